@@ -21,7 +21,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.row is None else f"{self.file}:{self.row}"
-        return f"{where}: {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+        )
 
 
 class BatchgenError(Exception):
@@ -101,8 +103,15 @@ class NotFoundError(RejectedError):
     """404: the provider does not know this job."""
 
 
-class BadResponseError(RetryableError):
-    """A 2xx answer whose body is not the JSON we expect (a relay's CDN page, no ``id``)."""
+class BadResponseError(OutcomeUnknownError):
+    """A 2xx answer whose body is not the JSON we expect (a relay's CDN page, no ``id``).
+
+    For a create this is an unknown outcome: the provider may have made the job anyway.
+    """
+
+
+class UnresolvedError(ApiError):
+    """A create whose outcome could not be looked up; resending it might pay twice."""
 
 
 class InterruptedRunError(BatchgenError):

@@ -1,0 +1,250 @@
+"""The results ledger: an append-only CSV event log, one line per state change.
+
+The last line of a key is that row's current state. Each line is a full snapshot of the
+row (not a diff), so a person opening the file in Excel can filter it directly, and a
+crash that tears the last line loses only that one event. Lines are flushed as written;
+the ``submitting`` intent that precedes every paid create is fsync'd before the create
+is sent, which is what makes "never pay twice" hold across crashes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from filelock import FileLock, Timeout
+
+from batchgen.errors import LedgerError, LockHeldError
+
+
+class Status:
+    """Every status a row can have in the results file (see README, "Statuses")."""
+
+    INVALID = "invalid"
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    ERROR = "error"
+    UNRESOLVED = "unresolved"
+    DOWNLOADED = "downloaded"
+    EXPIRED = "expired"
+    LOST = "lost"
+
+
+#: States that want the user's attention and make the run exit 1.
+ATTENTION_STATUSES = frozenset({Status.REJECTED, Status.ERROR, Status.UNRESOLVED})
+
+BOOKKEEPING_COLUMNS = (
+    "key",
+    "row",
+    "job_id",
+    "status",
+    "progress",
+    "error_code",
+    "error_message",
+    "attempts",
+    "timestamp",
+)
+REQUEST_COLUMNS = ("model", "prompt", "seconds", "size", "image", "style", "watermark", "private")
+ASSET_COLUMNS = ("expires_at", "file", "file_bytes", "sha256")
+FIXED_COLUMNS = BOOKKEEPING_COLUMNS + REQUEST_COLUMNS + ASSET_COLUMNS
+
+BOM = "\ufeff".encode()
+
+Record = dict[str, str]
+
+
+def utc_now() -> str:
+    """The timestamp format of the ledger: ISO 8601 UTC with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def default_results_path(manifest_path: Path) -> Path:
+    """``<manifest name>.results.csv`` beside the manifest."""
+    return manifest_path.with_name(f"{manifest_path.stem}.results.csv")
+
+
+def read_ledger(path: Path) -> dict[str, Record]:
+    """The latest state of every key in an existing results file (empty if there is none)."""
+    if not path.exists():
+        return {}
+    _header, records, _end = _parse(path)
+    return _latest(records)
+
+
+class Ledger:
+    """An open results file: the latest state per key, and appends that are durable.
+
+    Use :meth:`open` (which takes the lock); close it, or use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        header: Sequence[str],
+        states: dict[str, Record],
+        handle: BinaryIO,
+        lock: FileLock,
+    ) -> None:
+        self.path = path
+        self.header = tuple(header)
+        self.states = states
+        self._handle = handle
+        self._lock = lock
+
+    @classmethod
+    def open(cls, path: Path, passthrough: Sequence[str] = ()) -> Ledger:
+        """Lock ``path`` for this run, read it, repair a torn last line, and open it for appends.
+
+        Raises :class:`LockHeldError` when another run holds it.
+        """
+        if not path.parent.is_dir():
+            raise LedgerError(f"{path}: the folder {path.parent} does not exist")
+        lock = FileLock(f"{path}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise LockHeldError(
+                f"{path}: another batchgen run is using this results file "
+                f"(lock {path}.lock); wait for it to finish"
+            ) from None
+        try:
+            return cls._open_locked(path, passthrough, lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _open_locked(cls, path: Path, passthrough: Sequence[str], lock: FileLock) -> Ledger:
+        try:
+            if path.exists() and path.stat().st_size > 0:
+                header, records, end = _parse(path)
+                _truncate(path, end)
+                handle = path.open("ab")
+                return cls(path, header, _latest(records), handle, lock)
+            header = list(FIXED_COLUMNS) + [c for c in passthrough if c not in FIXED_COLUMNS]
+            handle = path.open("wb")
+            handle.write(BOM + _encode_line(header))
+            _sync(handle)
+            return cls(path, header, {}, handle, lock)
+        except OSError as exc:
+            raise LedgerError(f"{path}: cannot write the results file: {exc.strerror}") from None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush, sync and release the lock."""
+        if not self._handle.closed:
+            _sync(self._handle)
+            self._handle.close()
+        self._lock.release()
+
+    def record(self, key: str, changes: Mapping[str, object], *, durable: bool = False) -> Record:
+        """Append the new state of ``key`` (its previous state updated by ``changes``).
+
+        ``durable`` fsyncs before returning: used for the intent written before a create.
+        """
+        state = dict(self.states.get(key, {}))
+        state.update({name: _text(value) for name, value in changes.items()})
+        state["key"] = key
+        state["timestamp"] = utc_now()
+        self.states[key] = state
+        try:
+            self._handle.write(_encode_line([state.get(c, "") for c in self.header]))
+            self._handle.flush()
+            if durable:
+                os.fsync(self._handle.fileno())
+        except OSError as exc:
+            raise LedgerError(
+                f"{self.path}: cannot append to the results file: {exc.strerror}"
+            ) from None
+        return state
+
+    def job_ids(self) -> set[str]:
+        """Every job id the ledger knows, to avoid claiming one twice when reconciling."""
+        return {s["job_id"] for s in self.states.values() if s.get("job_id")}
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _encode_line(values: Iterable[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _sync(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _parse(path: Path) -> tuple[list[str], list[Record], int]:
+    """Header, complete records, and the byte offset where the complete records end."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot read the results file: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LedgerError(f"{path}: not a batchgen results file (not UTF-8)") from None
+    rows = list(_records_with_ends(text))
+    if not rows or "key" not in rows[0][0] or "status" not in rows[0][0]:
+        raise LedgerError(f"{path}: not a batchgen results file (no key/status header)")
+    header = rows[0][0]
+    records, end_chars = [], rows[0][1]
+    for values, end in rows[1:]:
+        if len(values) != len(header) or text[end - 1] != "\n":
+            break  # a torn line from a crash: everything before it is whole
+        records.append(dict(zip(header, values, strict=True)))
+        end_chars = end
+    bom = len(BOM) if raw.startswith(BOM) else 0
+    return header, records, bom + len(text[:end_chars].encode("utf-8"))
+
+
+def _records_with_ends(text: str) -> Iterator[tuple[list[str], int]]:
+    """CSV records with the character offset just past each, quoted newlines included."""
+    consumed = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        # io splits only on \r and \n, as csv expects (str.splitlines would split on U+2028)
+        for line in io.StringIO(text, newline=""):
+            consumed += len(line)
+            yield line
+
+    reader = csv.reader(lines())
+    try:
+        for values in reader:
+            yield values, consumed
+    except csv.Error:
+        return  # an unterminated quote at the end: a torn line
+
+
+def _latest(records: Iterable[Record]) -> dict[str, Record]:
+    states: dict[str, Record] = {}
+    for record in records:
+        if record.get("key"):
+            states[record["key"]] = record
+    return states
+
+
+def _truncate(path: Path, end: int) -> None:
+    if path.stat().st_size > end:
+        with path.open("r+b") as handle:
+            handle.truncate(end)
+            os.fsync(handle.fileno())

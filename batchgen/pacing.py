@@ -1,0 +1,100 @@
+"""Pacing: requests spaced evenly under a per-minute rate, and one pause shared by all workers.
+
+``--rpm 60`` means one request a second, from the first second: a run never bursts a
+whole minute's quota at start. When the provider answers 429, :meth:`Pacer.pause` holds
+every worker (not only the one that got it) until the provider's ``Retry-After`` has
+passed, and the rate backs off so that a provider whose limit is lower than ``--rpm``
+is settled at rather than hammered; it creeps back up while requests succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+#: How much the rate shrinks on each 429, and how much of the lost rate each success wins back.
+BACKOFF_FACTOR = 0.8
+RECOVERY_STEP = 0.02
+
+
+class Pacer:
+    """Hands out request slots evenly spaced at ``rpm``; ``None`` means unpaced.
+
+    ``clock`` and ``sleep`` are injectable so that tests can run on a virtual clock.
+    """
+
+    def __init__(
+        self,
+        rpm: float | None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if rpm is not None and rpm <= 0:
+            raise ValueError("rpm must be positive")
+        self.max_rpm = rpm
+        self.current_rpm = rpm
+        self._clock = clock
+        self._sleep = sleep
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+        self._last_backoff = -1e18
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two requests at the current rate."""
+        return 0.0 if self.current_rpm is None else 60.0 / self.current_rpm
+
+    async def wait(self) -> None:
+        """Wait for this caller's slot; slots are taken first come, first served."""
+        while True:
+            now = self._clock()
+            slot = max(now, self._next_slot, self._paused_until)
+            self._next_slot = slot + self.interval
+            if slot > now:
+                await self._sleep(slot - now)
+            if self._clock() >= self._paused_until:
+                return
+            # a 429 arrived while this caller slept: wait out the pause too
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for ``seconds`` (a 429's Retry-After) and slow the rate down."""
+        now = self._clock()
+        self._paused_until = max(self._paused_until, now + max(seconds, 0.0))
+        self._next_slot = max(self._next_slot, self._paused_until)
+        if self.current_rpm is not None and now - self._last_backoff >= max(seconds, self.interval):
+            # one backoff per pause, however many workers report the same 429 wave
+            self.current_rpm = max(1.0, self.current_rpm * BACKOFF_FACTOR)
+            self._last_backoff = now
+
+    def succeeded(self) -> None:
+        """A request went through: win back a little of the rate lost to 429s."""
+        if self.current_rpm is not None and self.max_rpm is not None:
+            gap = self.max_rpm - self.current_rpm
+            self.current_rpm = min(self.max_rpm, self.current_rpm + max(gap * RECOVERY_STEP, 0.0))
+
+
+class Throttle:
+    """The concurrency cap and the pacer together: ``async with throttle:`` around a request."""
+
+    def __init__(self, pacer: Pacer, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.pacer = pacer
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def __aenter__(self) -> Throttle:
+        await self._slots.acquire()
+        try:
+            await self.pacer.wait()
+        except BaseException:
+            self._slots.release()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._slots.release()

@@ -1,0 +1,92 @@
+"""Finding out whether a create whose answer was lost made a job after all.
+
+A create that timed out or whose connection reset after sending may have been paid for.
+Sending it again blindly is how naive scripts pay twice. Instead, where the provider can
+list its jobs, we look for one made after our intent with the same prompt, model, size
+and seconds that no other row has claimed. Where it honours idempotency keys, sending
+again with the same key is itself safe. Otherwise the outcome is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Set
+from dataclasses import dataclass
+from datetime import datetime
+
+from batchgen.client import Video, VideoClient
+from batchgen.jobs import Job
+from batchgen.pacing import Throttle
+
+#: How far before our intent a provider's clock may put the job's creation.
+CLOCK_SKEW_SECONDS = 300
+MAX_PAGES = 50
+
+FOUND = "found"
+ABSENT = "absent"  # shown not to exist: safe to send
+UNKNOWN = "unknown"  # cannot tell: sending might pay twice
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The answer of a reconciliation: found (with its video), absent, or unknown."""
+
+    outcome: str
+    video: Video | None = None
+    detail: str = ""
+
+
+class Reconciler:
+    """Looks up lost creates for one provider; ``claimed`` gives the job ids already owned.
+
+    List requests go through the same ``throttle`` as creates.
+    """
+
+    def __init__(
+        self, client: VideoClient, claimed: Callable[[], Set[str]], throttle: Throttle
+    ) -> None:
+        self._client = client
+        self._claimed = claimed
+        self._throttle = throttle
+
+    async def look_up(self, job: Job, intent_timestamp: str) -> Lookup:
+        """Is there a job for ``job`` created since ``intent_timestamp`` (ISO, from the ledger)?"""
+        profile = self._client.profile
+        if profile.honours_idempotency_key:
+            return Lookup(ABSENT, detail="the provider honours idempotency keys")
+        if not profile.can_list:
+            return Lookup(UNKNOWN, detail=f"the {profile.name} profile cannot list jobs")
+        since = _epoch(intent_timestamp) - CLOCK_SKEW_SECONDS
+        video = await self._search(job, since)
+        if video is None:
+            return Lookup(ABSENT, detail="no matching job in the provider's list")
+        return Lookup(FOUND, video, detail=f"found {video.id} in the provider's list")
+
+    async def _search(self, job: Job, since: float) -> Video | None:
+        after: str | None = None
+        for _page in range(MAX_PAGES):
+            async with self._throttle:
+                page = await self._client.list_videos(after=after)
+            for video in page.videos:
+                recent = video.created_at is None or video.created_at >= since
+                if recent and _matches(video, job) and video.id not in self._claimed():
+                    return video
+            oldest = page.videos[-1].created_at if page.videos else None
+            if not page.has_more or (oldest is not None and oldest < since):
+                return None
+            after = page.last_id
+        return None
+
+
+def _matches(video: Video, job: Job) -> bool:
+    return all(
+        getattr(video, name) == job.fields.get(name, "")
+        for name in ("prompt", "model", "size", "seconds")
+        if getattr(video, name)  # a provider that omits a field cannot contradict it
+    )
+
+
+def _epoch(timestamp: str) -> float:
+    try:
+        return datetime.fromisoformat(timestamp).timestamp()
+    except ValueError:
+        return 0.0

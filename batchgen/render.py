@@ -1,0 +1,83 @@
+"""Text for people: validation outcomes, dry-run plans and closing summaries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from batchgen.errors import Problem
+from batchgen.plan import RECONCILE, SEND
+from batchgen.runner import Prepared, RunResult
+
+
+def problems(items: Iterable[Problem]) -> str:
+    """One ``file:row: column: message`` line per problem."""
+    return "\n".join(str(p) for p in items)
+
+
+def validation(prepared: Prepared) -> str:
+    """The one-paragraph verdict of ``batchgen validate``."""
+    report = prepared.report
+    jobs = report.jobs
+    seconds = sum(job.seconds for job in jobs)
+    lines = [
+        f"{prepared.manifest.path}: {len(jobs)} valid rows, {len(report.invalid)} invalid "
+        f"(profile {prepared.profile.name}); {seconds} seconds of video"
+    ]
+    cost = _cost(prepared, [(j.fields["model"], j.fields["size"], j.seconds) for j in jobs])
+    if cost is not None:
+        lines.append(f"estimated cost if all are sent: ${cost:,.2f}")
+    return "\n".join(lines)
+
+
+def plan(result: RunResult) -> str:
+    """What a run would do: rows to send, to look up, to skip and why."""
+    steps = result.plan
+    sends, lookups = steps.with_action(SEND), steps.with_action(RECONCILE)
+    lines = [
+        f"dry run against {result.base_url} (profile {result.prepared.profile.name}); "
+        f"results file {result.results_path}",
+        f"  to send: {len(sends)} rows, {sum(s.job.seconds for s in sends)} seconds of video",
+    ]
+    if lookups:
+        lines.append(f"  to look up first (a create may have been sent): {len(lookups)} rows")
+    for reason, count in sorted(steps.reasons().items()):
+        lines.append(f"  to skip: {count} rows: {reason}")
+    if result.prepared.report.invalid:
+        lines.append(f"  invalid (recorded, not sent): {len(result.prepared.report.invalid)} rows")
+    jobs = [(s.job.fields["model"], s.job.fields["size"], s.job.seconds) for s in steps.to_submit]
+    cost = _cost(result.prepared, jobs)
+    if cost is not None:
+        lines.append(f"  estimated cost: ${cost:,.2f}")
+    lines.append("nothing was sent")
+    return "\n".join(lines)
+
+
+def summary(result: RunResult) -> str:
+    """The closing lines of ``batchgen run``: where the results are and how rows stand."""
+    lines = [f"results: {result.results_path}"]
+    if result.this_run:
+        lines.append(f"this run: {_counts(result.this_run)}")
+    lines.append(f"all rows: {_counts(result.statuses)}")
+    if result.tally.possible_duplicates:
+        lines.append(
+            f"possible duplicates: {result.tally.possible_duplicates} creates were resent "
+            "without being able to check whether the first one reached the provider"
+        )
+    if result.stopped_by is not None:
+        lines.append("stopped by a signal: run the same command again to resume")
+    return "\n".join(lines)
+
+
+def _counts(counts: Counter[str]) -> str:
+    return ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "nothing"
+
+
+def _cost(prepared: Prepared, jobs: Iterable[tuple[str, str, int]]) -> float | None:
+    """The estimated cost of ``jobs`` (model, size, seconds), or None without prices."""
+    total, priced = 0.0, False
+    for model, size, seconds in jobs:
+        price = prepared.profile.price_per_second(model, size)
+        if price is not None:
+            total, priced = total + price * seconds, True
+    return total if priced else None

@@ -1,0 +1,244 @@
+"""The run: manifest -> validated jobs -> plan -> submissions -> ledger events.
+
+This is the library behind ``batchgen run`` and ``batchgen validate``; the CLI only
+parses arguments into a :class:`RunRequest` and prints what comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from batchgen.client import VideoClient
+from batchgen.config import (
+    DEFAULT_API_KEY_ENV,
+    Secret,
+    check_base_url,
+    resolve_api_key,
+    resolve_base_url,
+)
+from batchgen.errors import ManifestError
+from batchgen.jobs import InvalidRow
+from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, default_results_path, read_ledger
+from batchgen.manifest import Manifest, load_manifest
+from batchgen.pacing import Pacer, Throttle
+from batchgen.plan import Plan, PlanOptions, plan_run
+from batchgen.profile import Profile, load_profile
+from batchgen.progress import Progress
+from batchgen.submit import SubmitSettings, SubmitTally, Submitter
+from batchgen.validate import ValidationReport, validate_manifest
+
+logger = logging.getLogger("batchgen")
+
+DEFAULT_PROFILE = "openai"
+SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+MOCK_API_KEY = Secret("mock-key")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything a run needs, already parsed; ``env`` is the process environment."""
+
+    manifest: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    base_url: str | None = None
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    out: Path | None = None
+    sheet: str | None = None
+    image_root: Path | None = None
+    skip_invalid: bool = False
+    retry_rejected: bool = False
+    dry_run: bool = False
+    limit: int | None = None
+    mock: bool = False
+    allow_insecure: bool = False
+    request_timeout: float = 120.0
+    submit: SubmitSettings = field(default_factory=SubmitSettings)
+    interactive: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A manifest loaded and validated against its profile; nothing sent yet."""
+
+    manifest: Manifest
+    profile: Profile
+    report: ValidationReport
+
+
+@dataclass
+class RunResult:
+    """What a run did, for the summary and the exit code."""
+
+    results_path: Path
+    plan: Plan
+    prepared: Prepared
+    base_url: str = ""
+    statuses: Counter[str] = field(default_factory=Counter)  # latest state of every row
+    this_run: Counter[str] = field(default_factory=Counter)  # outcomes of this run's sends
+    tally: SubmitTally = field(default_factory=SubmitTally)
+    stopped_by: int | None = None  # the signal that stopped the run, if any
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done, 1 some row needs attention, 130/143 interrupted."""
+        if self.stopped_by is not None:
+            return SIGNAL_EXIT_CODES.get(signal.Signals(self.stopped_by), 130)
+        attention = ATTENTION_STATUSES | {Status.INVALID}
+        return 1 if any(self.statuses[s] for s in attention) else 0
+
+
+def prepare(
+    manifest_path: Path,
+    *,
+    profile: str | None = None,
+    sheet: str | None = None,
+    image_root: Path | None = None,
+) -> Prepared:
+    """Load and validate a manifest. Raises :class:`ManifestError` only for unreadable input;
+    row problems are in the report."""
+    manifest = load_manifest(manifest_path, sheet=sheet)
+    chosen = load_profile(profile or manifest.profile or DEFAULT_PROFILE)
+    report = validate_manifest(manifest, chosen, image_root=image_root)
+    return Prepared(manifest, chosen, report)
+
+
+def results_path_for(request: RunRequest, manifest: Manifest) -> Path:
+    """``--out``, else the manifest's ``output:``, else ``<manifest>.results.csv`` beside it."""
+    return request.out or manifest.output or default_results_path(request.manifest)
+
+
+def run(request: RunRequest) -> RunResult:
+    """Validate every row, then submit what the ledger says is still to do."""
+    prepared = prepare(
+        request.manifest,
+        profile=request.profile,
+        sheet=request.sheet,
+        image_root=request.image_root,
+    )
+    report = prepared.report
+    if report.problems and not request.skip_invalid:
+        raise ManifestError(report.problems)
+    results = results_path_for(request, prepared.manifest)
+    base_url = "(simulated API)" if request.mock else _base_url(request, prepared)
+    if request.dry_run:
+        return _dry_run(request, prepared, results, base_url)
+    api_key = MOCK_API_KEY if request.mock else resolve_api_key(request.env, request.api_key_env)
+    with Ledger.open(results, passthrough=prepared.manifest.columns) as ledger:
+        _record_invalid(ledger, report.invalid)
+        plan = plan_run(report.jobs, ledger.states, _plan_options(request))
+        result = RunResult(results, plan, prepared, base_url=base_url)
+        asyncio.run(_submit(request, prepared.profile, ledger, result, api_key))
+        result.statuses = _latest_statuses(prepared, ledger.states)
+    return result
+
+
+def _base_url(request: RunRequest, prepared: Prepared) -> str:
+    url = resolve_base_url(
+        request.base_url, prepared.manifest.base_url, request.env, prepared.profile
+    )
+    check_base_url(url, allow_insecure=request.allow_insecure)
+    return url
+
+
+def _plan_options(request: RunRequest) -> PlanOptions:
+    return PlanOptions(retry_rejected=request.retry_rejected, limit=request.limit)
+
+
+def _dry_run(request: RunRequest, prepared: Prepared, results: Path, base_url: str) -> RunResult:
+    states = read_ledger(results)
+    plan = plan_run(prepared.report.jobs, states, _plan_options(request))
+    result = RunResult(results, plan, prepared, base_url=base_url, dry_run=True)
+    result.statuses = _latest_statuses(prepared, states)
+    return result
+
+
+def _record_invalid(ledger: Ledger, rows: tuple[InvalidRow, ...]) -> None:
+    """Record rows skipped by ``--skip-invalid``, once per distinct problem."""
+    for row in rows:
+        message = "; ".join(row.messages)
+        state = ledger.states.get(row.key, {})
+        if state.get("job_id") or (state.get("status"), state.get("error_message")) == (
+            Status.INVALID,
+            message,
+        ):
+            continue
+        changes = {**row.values, "row": row.row, "status": Status.INVALID, "error_message": message}
+        ledger.record(row.key, changes)
+
+
+def _latest_statuses(prepared: Prepared, states: Mapping[str, Mapping[str, str]]) -> Counter[str]:
+    keys = [job.key for job in prepared.report.jobs] + [r.key for r in prepared.report.invalid]
+    return Counter(states[key].get("status", "") if key in states else "not sent" for key in keys)
+
+
+async def _submit(
+    request: RunRequest, profile: Profile, ledger: Ledger, result: RunResult, api_key: Secret
+) -> None:
+    steps = result.plan.to_submit
+    stop = asyncio.Event()
+    with _stop_on_signals(stop, result):
+        async with _endpoint(request, profile, result.base_url) as base_url:
+            result.base_url = base_url
+            logger.info("sending %d rows to %s (profile %s)", len(steps), base_url, profile.name)
+            progress = Progress(
+                len(steps), "submit", interactive=request.interactive, logger=logger
+            )
+            async with aiohttp.ClientSession() as session:
+                client = VideoClient(
+                    session, base_url, profile, api_key, timeout=request.request_timeout
+                )
+                settings = request.submit
+                throttle = Throttle(Pacer(settings.rpm), settings.concurrency)
+                submitter = Submitter(client, ledger, throttle, settings, progress, stop)
+                try:
+                    result.tally = await submitter.run(steps)
+                finally:
+                    progress.close()
+            result.this_run = progress.outcomes
+
+
+@asynccontextmanager
+async def _endpoint(request: RunRequest, profile: Profile, base_url: str) -> AsyncIterator[str]:
+    """The provider's base URL, or that of a simulated API started for this run."""
+    if not request.mock:
+        yield base_url
+        return
+    from batchgen.mock_server import MockConfig, running_mock
+
+    async with running_mock(MockConfig(profile=profile, job_duration=2.0)) as mock:
+        yield mock.base_url
+
+
+class _stop_on_signals:
+    """SIGINT/SIGTERM set ``stop`` (and remember which) instead of killing the process."""
+
+    def __init__(self, stop: asyncio.Event, result: RunResult) -> None:
+        self._stop = stop
+        self._result = result
+
+    def __enter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in SIGNAL_EXIT_CODES:
+            loop.add_signal_handler(sig, self._handle, sig)
+
+    def __exit__(self, *exc_info: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in SIGNAL_EXIT_CODES:
+            loop.remove_signal_handler(sig)
+
+    def _handle(self, sig: signal.Signals) -> None:
+        if self._result.stopped_by is None:
+            logger.warning("%s: finishing requests in flight, then stopping", sig.name)
+        self._result.stopped_by = sig
+        self._stop.set()
