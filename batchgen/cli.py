@@ -118,6 +118,13 @@ def validate_command(
     show_default=True,
     help="Seconds to wait for one answer.",
 )
+@click.option(
+    "--backoff",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="Seconds before the first retry; doubles each try, with jitter.",
+)
 @click.option("--limit", type=click.IntRange(0), help="Send at most N rows this run.")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent, and send nothing.")
 @click.option("--skip-invalid", is_flag=True, help="Record invalid rows and send the rest.")
@@ -167,7 +174,9 @@ def _run_request(options: dict[str, Any]) -> RunRequest:
         submit=SubmitSettings(
             concurrency=options["concurrency"],
             rpm=options["rpm"],
-            retry=RetrySettings(max_attempts=options["max_attempts"]),
+            retry=RetrySettings(
+                max_attempts=options["max_attempts"], backoff_base=options["backoff"]
+            ),
             resend_unresolved=options["resend_unresolved"],
         ),
     )

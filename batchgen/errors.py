@@ -84,7 +84,7 @@ class ApiError(BatchgenError):
 
 
 class RetryableError(ApiError):
-    """Worth trying again later: 429, 5xx, or a connection that failed before the request was sent."""
+    """Worth trying again later: 429, 5xx, or a connection that failed before sending."""
 
 
 class RateLimitedError(RetryableError):

@@ -78,7 +78,9 @@ class KeyMaker:
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
 
-    def key_for(self, user_id: str | None, fields: Mapping[str, str], image_sha256: str | None) -> str:
+    def key_for(
+        self, user_id: str | None, fields: Mapping[str, str], image_sha256: str | None
+    ) -> str:
         if user_id:
             return user_id
         digest = content_hash(fields, image_sha256)

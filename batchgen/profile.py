@@ -79,7 +79,7 @@ class Profile:
         return self.statuses.get(word.strip().lower(), word)
 
     def price_per_second(self, model: str, size: str) -> float | None:
-        """USD per second of video for ``model`` at ``size``, or None when the profile has no price."""
+        """USD per second of video for ``model`` at ``size``; None when the profile has none."""
         by_size = self.prices.get(model, {})
         price = by_size.get(size, by_size.get("*"))
         return None if price is None else float(price)
@@ -106,7 +106,9 @@ def load_profile(name_or_path: str) -> Profile:
 def builtin_profile_names() -> list[str]:
     """Names of the profiles shipped with batchgen."""
     folder = resources.files("batchgen").joinpath("profiles")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def parse_profile(text: str, *, source: str) -> Profile:

@@ -25,7 +25,7 @@ def test_new_file_has_bom_fixed_columns_then_passthrough(tmp_path: Path) -> None
 def test_last_line_of_a_key_is_its_state_and_snapshots_are_whole(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     with Ledger.open(path) as ledger:
-        ledger.record("a", {"status": "submitting", "prompt": "multi\nline, \"quoted\""})
+        ledger.record("a", {"status": "submitting", "prompt": 'multi\nline, "quoted"'})
         ledger.record("b", {"status": "submitting"})
         ledger.record("a", {"status": "queued", "job_id": "video_1"})
     states = read_ledger(path)
@@ -44,7 +44,7 @@ def test_prompt_with_unicode_line_separator_survives(tmp_path: Path) -> None:
     assert set(read_ledger(path)) == {"a", "b"}
 
 
-@pytest.mark.parametrize("tear", [b'b,3,,queu', b'c,4,,submitting,,,,,,,,"unterminated\nprompt'])
+@pytest.mark.parametrize("tear", [b"b,3,,queu", b'c,4,,submitting,,,,,,,,"unterminated\nprompt'])
 def test_torn_last_line_is_dropped_and_appends_continue(tmp_path: Path, tear: bytes) -> None:
     path = tmp_path / "r.csv"
     with Ledger.open(path) as ledger:

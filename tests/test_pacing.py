@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -35,7 +36,7 @@ async def test_requests_are_evenly_spaced_from_the_first_second() -> None:
     clock = VirtualClock()
     pacer = Pacer(120, clock=clock, sleep=clock.sleep)
     times = await _send_times(pacer, clock, 10)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps == pytest.approx([0.5] * 9)
     assert times[0] == 1000.0  # no initial wait, and no burst either
 

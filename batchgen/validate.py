@@ -1,0 +1,308 @@
+"""Validating every manifest row against a provider :class:`~batchgen.profile.Profile`.
+
+Every row is checked and every problem reported, so one run shows the user all there is
+to fix. Valid rows become :class:`~batchgen.jobs.Job` objects with their stable keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from batchgen.errors import Problem
+from batchgen.images import ImageInfo, ImageProblem, inspect_image, resolve_inside
+from batchgen.jobs import CORE_FIELDS, ImageRef, InvalidRow, Job, KeyMaker
+from batchgen.manifest import Manifest, ManifestRow
+from batchgen.profile import ExtraField, Profile
+
+#: Extra fields some provider takes; in a manifest for a profile without them they are errors,
+#: not passthrough, so a relay's ``style`` column is never silently dropped for OpenAI.
+KNOWN_EXTRA_FIELDS = ("style", "watermark", "private")
+_SIZE = re.compile(r"(\d+)\s*[xX×*]\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of validating a manifest: jobs to run, rows that failed, and why."""
+
+    jobs: tuple[Job, ...]
+    invalid: tuple[InvalidRow, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no row has a problem."""
+        return not self.problems
+
+
+@dataclass
+class _ImageCache:
+    """Each distinct image is inspected once: manifests reuse one image across many rows."""
+
+    root: Path
+    by_text: dict[str, Path | ImageProblem] = field(default_factory=dict)
+    by_path: dict[Path, ImageInfo | ImageProblem] = field(default_factory=dict)
+
+    def get(self, text: str) -> tuple[Path, ImageInfo]:
+        """The resolved path and details of image cell ``text``; raises :class:`ImageProblem`."""
+        path = self.by_text.get(text)
+        if path is None:
+            try:
+                path = resolve_inside(self.root, text)
+            except ImageProblem as exc:
+                path = exc
+            self.by_text[text] = path
+        if isinstance(path, ImageProblem):
+            raise path
+        info = self.by_path.get(path)
+        if info is None:
+            try:
+                info = inspect_image(path)
+            except ImageProblem as exc:
+                info = exc
+            self.by_path[path] = info
+        if isinstance(info, ImageProblem):
+            raise info
+        return path, info
+
+
+@dataclass
+class _Row:
+    """The checks of one row: what would be sent, and what is wrong with it."""
+
+    row: ManifestRow
+    problems: list[Problem] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+    image: ImageRef | None = None
+
+    def fail(self, column: str | None, message: str) -> None:
+        self.problems.append(Problem(self.row.source, self.row.number, column, message))
+
+
+@dataclass
+class _Validator:
+    manifest: Manifest
+    profile: Profile
+    images: _ImageCache
+    extras: dict[str, ExtraField | None]  # None: a known extra this profile does not take
+    special: frozenset[str]
+    models: dict[str, str]  # lower-cased -> as the profile spells it: "Sora-2" means sora-2
+    valid_keys: KeyMaker = field(default_factory=KeyMaker)
+    invalid_keys: KeyMaker = field(default_factory=KeyMaker)
+
+    def check(
+        self, row: ManifestRow, id_problem: str | None
+    ) -> tuple[Job | InvalidRow, list[Problem]]:
+        """The row's job (or invalid record) and its problems."""
+        state = _Row(row)
+        if id_problem:
+            state.fail("id", id_problem)
+        self.check_prompt(state)
+        model = self.check_model(state)
+        self.check_seconds(state)
+        size = self.check_size(state, model)
+        self.check_extras(state)
+        self.check_image(state, size)
+        outcome = self.invalid(state) if state.problems else self.job(state)
+        return outcome, state.problems
+
+    def value(self, state: _Row, column: str) -> str | None:
+        return state.row.values.get(column) or self.profile.defaults.get(column)
+
+    def check_prompt(self, state: _Row) -> None:
+        prompt = state.row.values.get("prompt")
+        if not prompt:
+            hint = (
+                "" if "prompt" in self.manifest.columns else " (the manifest has no prompt column)"
+            )
+            state.fail("prompt", f"missing: every row needs a prompt{hint}")
+            return
+        limit = self.profile.max_prompt_chars
+        if len(prompt) > limit:
+            state.fail(
+                "prompt",
+                f"is {len(prompt):,} characters; the {self.profile.name} profile allows at most "
+                f"{limit:,}",
+            )
+        state.fields["prompt"] = prompt
+
+    def check_model(self, state: _Row) -> str | None:
+        raw = self.value(state, "model")
+        if raw is None:
+            state.fail("model", f"missing, and the {self.profile.name} profile has no default")
+            return None
+        model = self.models.get(raw.lower())
+        if model is None:
+            allowed = ", ".join(self.profile.models)
+            state.fail(
+                "model", f"unknown model {raw!r}; the {self.profile.name} profile allows {allowed}"
+            )
+            return None
+        state.fields["model"] = model
+        return model
+
+    def check_seconds(self, state: _Row) -> None:
+        raw = self.value(state, "seconds")
+        if raw is None:
+            state.fail("seconds", f"missing, and the {self.profile.name} profile has no default")
+            return
+        seconds = raw if raw in self.profile.seconds else _whole_number(raw)
+        if seconds not in self.profile.seconds:
+            allowed = ", ".join(self.profile.seconds)
+            state.fail("seconds", f"{raw!r} is not allowed; use one of {allowed}")
+            return
+        state.fields["seconds"] = seconds
+
+    def check_size(self, state: _Row, model: str | None) -> str | None:
+        raw = self.value(state, "size")
+        if raw is None:
+            state.fail("size", f"missing, and the {self.profile.name} profile has no default")
+            return None
+        match = _SIZE.fullmatch(raw.strip())
+        if match is None:
+            state.fail("size", f"{raw!r} is not WIDTHxHEIGHT, e.g. 720x1280")
+            return None
+        size = f"{int(match[1])}x{int(match[2])}"
+        if model is None:
+            return None
+        allowed = self.profile.models[model]
+        if size not in allowed:
+            state.fail(
+                "size", f"{size} is not available for {model}; it allows {', '.join(allowed)}"
+            )
+            return None
+        state.fields["size"] = size
+        return size
+
+    def check_extras(self, state: _Row) -> None:
+        for name, extra in self.extras.items():
+            raw = state.row.values.get(name)
+            if raw is None:
+                continue
+            if extra is None:
+                state.fail(name, f"the {self.profile.name} profile does not take {name!r}")
+                continue
+            value = extra.normalise(raw)
+            if value is None:
+                state.fail(name, f"{raw!r} is not allowed; use {extra.describe_allowed()}")
+            else:
+                state.fields[name] = value
+
+    def check_image(self, state: _Row, size: str | None) -> None:
+        text = state.row.values.get("image")
+        if text is None:
+            return
+        try:
+            path, info = self.images.get(text)
+        except ImageProblem as exc:
+            state.fail("image", f"{text}: {exc.message}")
+            return
+        actual = f"{info.width}x{info.height}"
+        if size is not None and actual != size:
+            state.fail("image", f"image is {actual} but size is {size}")
+        state.image = ImageRef(
+            path=path,
+            content_type=info.content_type,
+            sha256=info.sha256,
+            width=info.width,
+            height=info.height,
+            size_bytes=info.size_bytes,
+        )
+
+    def job(self, state: _Row) -> Job:
+        values = state.row.values
+        order = (*CORE_FIELDS, *self.extras)
+        fields = {name: state.fields[name] for name in order if name in state.fields}
+        sha256 = state.image.sha256 if state.image else None
+        return Job(
+            key=self.valid_keys.key_for(values.get("id"), fields, sha256),
+            row=state.row.number,
+            fields=fields,
+            image=state.image,
+            image_text=values.get("image", ""),
+            passthrough={
+                column: values.get(column, "")
+                for column in self.manifest.columns
+                if column not in self.special
+            },
+        )
+
+    def invalid(self, state: _Row) -> InvalidRow:
+        values = state.row.values
+        return InvalidRow(
+            key=self.invalid_keys.key_for(values.get("id"), values, None),
+            row=state.row.number,
+            values=values,
+            messages=tuple(
+                f"{p.column}: {p.message}" if p.column else p.message for p in state.problems
+            ),
+        )
+
+
+def validate_manifest(
+    manifest: Manifest, profile: Profile, *, image_root: Path | None = None
+) -> ValidationReport:
+    """Check every row of ``manifest`` against ``profile`` and build its jobs.
+
+    Image cells are relative to ``image_root`` when given, else to the manifest's folder,
+    and must stay inside that folder.
+    """
+    extras: dict[str, ExtraField | None] = dict.fromkeys(KNOWN_EXTRA_FIELDS)
+    extras.update(profile.extra_fields)
+    special = frozenset({"id", "image", *CORE_FIELDS, *extras})
+    validator = _Validator(
+        manifest=manifest,
+        profile=profile,
+        images=_ImageCache(image_root if image_root is not None else manifest.folder),
+        extras=extras,
+        special=special,
+        models={model.lower(): model for model in profile.models},
+    )
+    duplicates = _duplicate_ids(manifest.rows)
+    jobs: list[Job] = []
+    invalid: list[InvalidRow] = []
+    problems: list[Problem] = []
+    for index, row in enumerate(manifest.rows):
+        outcome, row_problems = validator.check(row, duplicates.get(index))
+        problems += row_problems
+        if isinstance(outcome, Job):
+            jobs.append(outcome)
+        else:
+            invalid.append(outcome)
+    return ValidationReport(jobs=tuple(jobs), invalid=tuple(invalid), problems=tuple(problems))
+
+
+def _duplicate_ids(rows: Sequence[ManifestRow]) -> Mapping[int, str]:
+    """A problem message for each row (by index) whose ``id`` another row also uses."""
+    by_id: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        user_id = row.values.get("id")
+        if user_id:
+            by_id.setdefault(user_id, []).append(index)
+    messages: dict[int, str] = {}
+    for user_id, indexes in by_id.items():
+        if len(indexes) < 2:
+            continue
+        group = [rows[i] for i in indexes]
+        one_file = len({row.source for row in group}) == 1
+        places = ", ".join(
+            str(row.number) if one_file else f"{row.source}:{row.number}" for row in group
+        )
+        for index in indexes:
+            messages[index] = f"duplicate id {user_id!r}: used by rows {places}"
+    return messages
+
+
+def _whole_number(text: str) -> str:
+    """ "8", "8.0" and " 8 " all mean "8"; anything else is returned as written."""
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        return text
+    # The bound keeps "1e999999999" from becoming a billion-digit integer.
+    if number.is_finite() and abs(number) < 10**6 and number == number.to_integral_value():
+        return str(int(number))
+    return text

@@ -1,0 +1,65 @@
+"""SIGTERM and SIGINT: stop taking rows, finish what is in flight, exit 143/130, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from batchgen.ledger import read_ledger
+from batchgen.mock_server import MockConfig, MockThread
+from tests.conftest import API_KEY, write_csv
+
+
+def _wait_for(condition: object, timeout: float = 30.0) -> None:
+    """Poll ``condition`` (a callable) until true; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_gracefully_and_the_rerun_completes(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    rows = [["id", "prompt"]] + [[f"r{n}", f"prompt {n}"] for n in range(40)]
+    path = write_csv(tmp_path / "m.csv", rows)
+    results = tmp_path / "m.results.csv"
+    env = {**os.environ, "OPENAI_API_KEY": API_KEY}
+    with MockThread(MockConfig(latency=0.05)) as mock:
+        command = [
+            sys.executable,
+            "-m",
+            "batchgen",
+            "run",
+            str(path),
+            "--base-url",
+            mock.base_url,
+            "--rpm",
+            "600",
+            "--concurrency",
+            "2",
+        ]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _wait_for(lambda: results.exists() and mock.state.jobs_created >= 3)
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == code, stderr
+        assert b"run the same command again to resume" in stdout
+        assert b"Traceback" not in stderr
+        states = read_ledger(results)
+        assert 0 < len(states) < 40
+        assert all(s["status"] == "queued" for s in states.values())  # in-flight ones finished
+        rerun = subprocess.run(
+            [*command, "--rpm", "100000"], env=env, capture_output=True, timeout=60
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert mock.state.jobs_created == 40
+        assert len(read_ledger(results)) == 40
