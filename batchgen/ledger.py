@@ -37,10 +37,17 @@ class Status:
     DOWNLOADED = "downloaded"
     EXPIRED = "expired"
     LOST = "lost"
+    SKIPPED_BUDGET = "skipped_budget"
+
+
+#: States a job's poll ends at: nothing more will change at the provider.
+FINAL_JOB_STATUSES = frozenset(
+    {Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.LOST, Status.DOWNLOADED}
+)
 
 
 #: States that want the user's attention and make the run exit 1.
-ATTENTION_STATUSES = frozenset({Status.REJECTED, Status.ERROR, Status.UNRESOLVED})
+ATTENTION_STATUSES = frozenset({Status.REJECTED, Status.ERROR, Status.UNRESOLVED, Status.INVALID})
 
 BOOKKEEPING_COLUMNS = (
     "key",
@@ -54,7 +61,7 @@ BOOKKEEPING_COLUMNS = (
     "timestamp",
 )
 REQUEST_COLUMNS = ("model", "prompt", "seconds", "size", "image", "style", "watermark", "private")
-ASSET_COLUMNS = ("expires_at", "file", "file_bytes", "sha256")
+ASSET_COLUMNS = ("expires_at", "file", "file_bytes", "sha256", "thumbnail", "spritesheet")
 FIXED_COLUMNS = BOOKKEEPING_COLUMNS + REQUEST_COLUMNS + ASSET_COLUMNS
 
 BOM = "\ufeff".encode()

@@ -94,8 +94,7 @@ class RunResult:
         """0 all done, 1 some row needs attention, 130/143 interrupted."""
         if self.stopped_by is not None:
             return SIGNAL_EXIT_CODES.get(signal.Signals(self.stopped_by), 130)
-        attention = ATTENTION_STATUSES | {Status.INVALID}
-        return 1 if any(self.statuses[s] for s in attention) else 0
+        return 1 if any(self.statuses[s] for s in ATTENTION_STATUSES) else 0
 
 
 def prepare(
