@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,7 @@ class Submitter:
         settings: SubmitSettings,
         progress: Progress,
         stop: asyncio.Event,
+        on_submitted: Callable[[str], None] | None = None,
     ) -> None:
         self._client = client
         self._ledger = ledger
@@ -68,6 +69,7 @@ class Submitter:
         self._settings = settings
         self._progress = progress
         self._stop = stop
+        self._on_submitted = on_submitted  # e.g. hands new jobs to the poller at once
         self._reconciler = Reconciler(client, ledger.job_ids, throttle)
         self.tally = SubmitTally()
 
@@ -117,6 +119,8 @@ class Submitter:
         except ApiError as exc:
             return self._fail(job, Status.ERROR, exc)
         state = self._ledger.record(job.key, _video_columns(video), durable=True)
+        if self._on_submitted is not None:
+            self._on_submitted(job.key)
         return state["status"]
 
     async def _create_once(self, job: Job, *, maybe_sent: bool) -> Video:
