@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from batchgen import __version__, render
-from batchgen.errors import BatchgenError, ManifestError
+from batchgen.errors import BatchgenError, ManifestError, UsageError
 from batchgen.retry import RetrySettings
 from batchgen.runner import RunRequest, prepare, run
 from batchgen.submit import SubmitSettings
@@ -126,6 +126,22 @@ def validate_command(
     help="Seconds before the first retry; doubles each try, with jitter.",
 )
 @click.option("--limit", type=click.IntRange(0), help="Send at most N rows this run.")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(0),
+    help="Budget in USD over every run of this results file; rows beyond it are not sent.",
+)
+@click.option("--max-jobs", type=click.IntRange(0), help="Cap on creates over every run.")
+@click.option(
+    "--summary-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the run's counts, costs, durations and exit code as JSON.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the plain log lines to this file.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be sent, and send nothing.")
 @click.option("--skip-invalid", is_flag=True, help="Record invalid rows and send the rest.")
 @click.option("--retry-rejected", is_flag=True, help="Send rejected and invalid rows again.")
@@ -144,8 +160,16 @@ def validate_command(
 def run_command(**options: Any) -> None:
     """Validate MANIFEST, then submit every row not yet submitted, resuming where the last
     run stopped."""
-    result = run(_run_request(options))
+    summary_path = options["summary_json"]
+    try:
+        result = run(_run_request(options))
+    except BatchgenError as exc:
+        if summary_path is not None:
+            render.write_failure_json(exc, summary_path)
+        raise
     click.echo(render.plan(result) if result.dry_run else render.summary(result))
+    if summary_path is not None:
+        render.write_summary_json(result, summary_path)
     sys.exit(result.exit_code)
 
 
@@ -153,7 +177,7 @@ def _run_request(options: dict[str, Any]) -> RunRequest:
     interactive = options["progress"]
     if interactive is None:
         interactive = sys.stderr.isatty()
-    _configure_logging(interactive)
+    _configure_logging(interactive, options["log_file"])
     return RunRequest(
         manifest=options["manifest"],
         env=dict(os.environ),
@@ -167,6 +191,8 @@ def _run_request(options: dict[str, Any]) -> RunRequest:
         retry_rejected=options["retry_rejected"],
         dry_run=options["dry_run"],
         limit=options["limit"],
+        max_cost=options["max_cost"],
+        max_jobs=options["max_jobs"],
         mock=options["mock"],
         allow_insecure=options["allow_insecure"],
         request_timeout=options["timeout"],
@@ -213,12 +239,19 @@ def serve_mock_command(
     serve_forever(config, port=port)
 
 
-def _configure_logging(interactive: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    fmt = "%(message)s" if interactive else "%(asctime)s batchgen: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%dT%H:%M:%S"))
+def _configure_logging(interactive: bool, log_file: Path | None = None) -> None:
+    plain = logging.Formatter("%(asctime)s batchgen: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(message)s") if interactive else plain)
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"{log_file}: cannot write the log file: {exc.strerror}") from None
+        handlers[-1].setFormatter(plain)
     root = logging.getLogger("batchgen")
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(logging.INFO)
     root.propagate = False
 

@@ -5,8 +5,8 @@ Pure functions over plain data, so that ``--dry-run`` shows exactly what a real 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from batchgen.jobs import Job
 from batchgen.ledger import Record, Status
@@ -14,6 +14,8 @@ from batchgen.ledger import Record, Status
 SEND = "send"
 RECONCILE = "reconcile"  # a create may have been sent: look it up before sending again
 SKIP = "skip"
+OVER_LIMIT = "over --limit (next run)"
+OVER_BUDGET = "over budget (--max-cost/--max-jobs)"
 
 
 @dataclass(frozen=True)
@@ -23,14 +25,16 @@ class Step:
     job: Job
     action: str
     reason: str
+    record_as: str | None = None  # a status to write for a skipped row (skipped_budget)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Every valid row's step, in manifest order."""
+    """Every valid row's step, in manifest order, and what earlier runs already spent."""
 
     steps: tuple[Step, ...]
-    deferred_by_limit: int = 0
+    spent_before: float = 0.0  # estimated USD of creates made by earlier runs
+    jobs_before: int = 0  # creates made (or possibly made) by earlier runs
 
     def with_action(self, action: str) -> list[Step]:
         return [s for s in self.steps if s.action == action]
@@ -52,30 +56,72 @@ class Plan:
         return counts
 
 
+def no_price(fields: Mapping[str, str]) -> float | None:
+    """The price function of a provider without prices."""
+    return None
+
+
 @dataclass(frozen=True)
 class PlanOptions:
+    """Flags that change what a run sends."""
+
     retry_rejected: bool = False
-    limit: int | None = None
-    extra_skips: Mapping[str, str] = field(default_factory=dict)  # key -> reason
+    limit: int | None = None  # creates in this run
+    max_jobs: int | None = None  # creates over every run of this results file
+    max_cost: float | None = None  # estimated USD over every run of this results file
+    price: Callable[[Mapping[str, str]], float | None] = no_price  # USD for a row's fields
+
+
+#: Ledger states whose create was, or may have been, paid for.
+PAID_STATUSES = frozenset({Status.SUBMITTING, Status.UNRESOLVED})
 
 
 def plan_run(jobs: Sequence[Job], states: Mapping[str, Record], options: PlanOptions) -> Plan:
     """Decide each row's step from its latest ledger state (see README, "Resume")."""
-    steps, deferred, budget = [], 0, options.limit
-    for job in jobs:
-        step = _step_for(job, states.get(job.key), options)
-        if step.action != SKIP and budget is not None:
-            if budget <= 0:
-                step = Step(job, SKIP, "over --limit (next run)")
-                deferred += 1
-            budget -= 1
-        steps.append(step)
-    return Plan(tuple(steps), deferred)
+    caps = _Caps(options, states)
+    steps = [caps.admit(_step_for(job, states.get(job.key), options)) for job in jobs]
+    return Plan(tuple(steps), caps.spent_before, caps.jobs_before)
+
+
+class _Caps:
+    """``--limit`` for this run; ``--max-jobs`` and ``--max-cost`` across resumed runs.
+
+    Earlier runs' creates count against the caps. Once a new row does not fit, neither
+    does any later one: the budget covers the first rows of the manifest, predictably.
+    """
+
+    def __init__(self, options: PlanOptions, states: Mapping[str, Record]) -> None:
+        self._options = options
+        paid = [s for s in states.values() if s.get("job_id") or s.get("status") in PAID_STATUSES]
+        self.jobs_before = len(paid)
+        self.spent_before = sum(options.price(s) or 0.0 for s in paid)
+        self._jobs, self._spent, self._sent = self.jobs_before, self.spent_before, 0
+        self._over_budget = False
+
+    def admit(self, step: Step) -> Step:
+        """``step`` itself, or a skip when a cap leaves no room for it."""
+        if step.action == SKIP:
+            return step
+        limit = self._options.limit
+        if limit is not None and self._sent >= limit:
+            return Step(step.job, SKIP, OVER_LIMIT)
+        # a reconciliation is already counted as paid: it is looked up, not bought again
+        if step.action == SEND and not self._take_budget(step.job):
+            return Step(step.job, SKIP, OVER_BUDGET, Status.SKIPPED_BUDGET)
+        self._sent += 1
+        return step
+
+    def _take_budget(self, job: Job) -> bool:
+        options, cost = self._options, self._options.price(job.fields) or 0.0
+        too_many = options.max_jobs is not None and self._jobs + 1 > options.max_jobs
+        too_dear = options.max_cost is not None and self._spent + cost > options.max_cost + 1e-9
+        self._over_budget = self._over_budget or too_many or too_dear
+        if not self._over_budget:
+            self._jobs, self._spent = self._jobs + 1, self._spent + cost
+        return not self._over_budget
 
 
 def _step_for(job: Job, state: Record | None, options: PlanOptions) -> Step:
-    if job.key in options.extra_skips:
-        return Step(job, SKIP, options.extra_skips[job.key])
     if state is None:
         return Step(job, SEND, "new row")
     status, job_id = state.get("status", ""), state.get("job_id", "")

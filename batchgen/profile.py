@@ -84,6 +84,14 @@ class Profile:
         price = by_size.get(size, by_size.get("*"))
         return None if price is None else float(price)
 
+    def estimate_cost(self, fields: Mapping[str, str]) -> float | None:
+        """Estimated USD for a row's ``model``, ``size`` and ``seconds``; None without a price."""
+        price = self.price_per_second(fields.get("model", ""), fields.get("size", ""))
+        try:
+            return None if price is None else price * float(fields.get("seconds") or 0)
+        except ValueError:
+            return None
+
 
 def load_profile(name_or_path: str) -> Profile:
     """Load a built-in profile by name (``openai``, ``relay``) or a user's profile by YAML path."""

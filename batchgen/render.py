@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
 
-from batchgen.errors import Problem
+from batchgen.errors import BatchgenError, Problem, UsageError
 from batchgen.plan import RECONCILE, SEND
 from batchgen.runner import Prepared, RunResult
 
@@ -59,6 +62,9 @@ def summary(result: RunResult) -> str:
     if result.this_run:
         lines.append(f"this run: {_counts(result.this_run)}")
     lines.append(f"all rows: {_counts(result.statuses)}")
+    if result.prepared.profile.prices:
+        this_run, total = result.cost_of(result.sent_keys), result.cost_of(result.states)
+        lines.append(f"estimated cost: ${this_run:,.2f} this run, ${total:,.2f} for all rows")
     if result.tally.possible_duplicates:
         lines.append(
             f"possible duplicates: {result.tally.possible_duplicates} creates were resent "
@@ -81,3 +87,46 @@ def _cost(prepared: Prepared, jobs: Iterable[tuple[str, str, int]]) -> float | N
         if price is not None:
             total, priced = total + price * seconds, True
     return total if priced else None
+
+
+def summary_json(result: RunResult) -> dict[str, object]:
+    """The run's figures for monitoring (``--summary-json``)."""
+    finished = result.finished or result.started
+    return {
+        "results": str(result.results_path),
+        "dry_run": result.dry_run,
+        "exit_code": result.exit_code,
+        "rows": dict(result.statuses),
+        "this_run": dict(result.this_run),
+        "seconds_of_video_sent": result.plan.seconds_of_video,
+        "estimated_cost_usd": {
+            "this_run": round(result.cost_of(result.sent_keys), 4),
+            "all_rows": round(result.cost_of(result.states), 4),
+        },
+        "possible_duplicates": result.tally.possible_duplicates,
+        "interrupted": result.stopped_by is not None,
+        "started": _iso(result.started),
+        "finished": _iso(finished),
+        "duration_seconds": round(finished - result.started, 3),
+    }
+
+
+def write_summary_json(result: RunResult, path: Path) -> None:
+    """Write :func:`summary_json` to ``path``."""
+    _write_json(summary_json(result), path)
+
+
+def write_failure_json(error: BatchgenError, path: Path) -> None:
+    """For monitoring, a run that stopped before submitting: its exit code and why."""
+    _write_json({"exit_code": error.exit_code, "error": str(error)}, path)
+
+
+def _write_json(data: dict[str, object], path: Path) -> None:
+    try:
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the summary: {exc.strerror}") from None
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")

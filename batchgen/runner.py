@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from batchgen.config import (
     resolve_api_key,
     resolve_base_url,
 )
-from batchgen.errors import ManifestError
+from batchgen.errors import ManifestError, UsageError
 from batchgen.jobs import InvalidRow
 from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, default_results_path, read_ledger
 from batchgen.manifest import Manifest, load_manifest
@@ -33,7 +34,7 @@ from batchgen.pacing import Pacer, Throttle
 from batchgen.plan import Plan, PlanOptions, plan_run
 from batchgen.profile import Profile, load_profile
 from batchgen.progress import Progress
-from batchgen.submit import SubmitSettings, SubmitTally, Submitter
+from batchgen.submit import SubmitSettings, SubmitTally, Submitter, request_columns
 from batchgen.validate import ValidationReport, validate_manifest
 
 logger = logging.getLogger("batchgen")
@@ -59,6 +60,8 @@ class RunRequest:
     retry_rejected: bool = False
     dry_run: bool = False
     limit: int | None = None
+    max_cost: float | None = None
+    max_jobs: int | None = None
     mock: bool = False
     allow_insecure: bool = False
     request_timeout: float = 120.0
@@ -88,6 +91,20 @@ class RunResult:
     tally: SubmitTally = field(default_factory=SubmitTally)
     stopped_by: int | None = None  # the signal that stopped the run, if any
     dry_run: bool = False
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    states: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # the ledger at the end
+
+    def cost_of(self, keys: Iterable[str]) -> float:
+        """Estimated USD of the rows ``keys`` that have a job id."""
+        price, states = self.prepared.profile.estimate_cost, self.states
+        return sum(price(states[k]) or 0.0 for k in keys if states.get(k, {}).get("job_id"))
+
+    @property
+    def sent_keys(self) -> list[str]:
+        """Keys this run tried to create."""
+        return [step.job.key for step in self.plan.to_submit]
 
     @property
     def exit_code(self) -> int:
@@ -135,10 +152,15 @@ def run(request: RunRequest) -> RunResult:
     api_key = MOCK_API_KEY if request.mock else resolve_api_key(request.env, request.api_key_env)
     with Ledger.open(results, passthrough=prepared.manifest.columns) as ledger:
         _record_invalid(ledger, report.invalid)
-        plan = plan_run(report.jobs, ledger.states, _plan_options(request))
+        plan = plan_run(report.jobs, ledger.states, _plan_options(request, prepared))
+        _record_skips(ledger, plan)
         result = RunResult(results, plan, prepared, base_url=base_url)
-        asyncio.run(_submit(request, prepared.profile, ledger, result, api_key))
-        result.statuses = _latest_statuses(prepared, ledger.states)
+        try:
+            asyncio.run(_submit(request, prepared.profile, ledger, result, api_key))
+        finally:
+            result.statuses = _latest_statuses(prepared, ledger.states)
+            result.states = dict(ledger.states)
+            result.finished = time.time()
     return result
 
 
@@ -150,15 +172,39 @@ def _base_url(request: RunRequest, prepared: Prepared) -> str:
     return url
 
 
-def _plan_options(request: RunRequest) -> PlanOptions:
-    return PlanOptions(retry_rejected=request.retry_rejected, limit=request.limit)
+def _plan_options(request: RunRequest, prepared: Prepared) -> PlanOptions:
+    profile = prepared.profile
+    if request.max_cost is not None:
+        unpriced = [j for j in prepared.report.jobs if profile.estimate_cost(j.fields) is None]
+        if unpriced:
+            job = unpriced[0]
+            raise UsageError(
+                f"--max-cost: the {profile.name} profile has no price for {job.fields['model']} "
+                f"at {job.fields['size']} (row {job.row}); add prices: to the profile"
+            )
+    return PlanOptions(
+        retry_rejected=request.retry_rejected,
+        limit=request.limit,
+        max_cost=request.max_cost,
+        max_jobs=request.max_jobs,
+        price=profile.estimate_cost,
+    )
+
+
+def _record_skips(ledger: Ledger, plan: Plan) -> None:
+    """Write rows the budget held back, so the results file says why they were not sent."""
+    for step in plan.steps:
+        if step.record_as and ledger.states.get(step.job.key, {}).get("status") != step.record_as:
+            changes = {**request_columns(step.job), "status": step.record_as}
+            ledger.record(step.job.key, {**changes, "error_message": step.reason})
 
 
 def _dry_run(request: RunRequest, prepared: Prepared, results: Path, base_url: str) -> RunResult:
     states = read_ledger(results)
-    plan = plan_run(prepared.report.jobs, states, _plan_options(request))
+    plan = plan_run(prepared.report.jobs, states, _plan_options(request, prepared))
     result = RunResult(results, plan, prepared, base_url=base_url, dry_run=True)
     result.statuses = _latest_statuses(prepared, states)
+    result.states = states
     return result
 
 

@@ -56,7 +56,7 @@ def test_rerun_resumes_and_pays_for_nothing_twice(
     code, output, _ = run(invoke, mock_api, path)
     assert code == 0
     assert mock_api.state.create_requests == 4
-    assert "this run" not in output  # nothing was sent
+    assert "this run:" not in output  # nothing was sent
 
 
 def test_invalid_rows_stop_the_run_before_anything_is_sent(
