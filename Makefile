@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,15 @@ demo: $(STAMP)
 	rm -rf demo-output && mkdir -p demo-output
 	$(BIN)/batchgen run manifests/example.yaml --mock --out demo-output/example.results.csv --rpm 600
 
-test: lint typecheck unit
+test: chromium lint typecheck unit
+
+# The HTML report's tests drive Debian's chromium (never a browser playwright downloads).
+# CI runs as root with no stdin; elsewhere, without root, the browser tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "chromium is not installed and could not be (needs root and apt-get):" \
+	     "the browser tests will be skipped, or fail when CI=true"
 
 lint: $(STAMP)
 	$(BIN)/ruff check batchgen tests benchmarks
@@ -25,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) chromium
 	$(BIN)/pytest -q
 
 clean:

@@ -208,6 +208,49 @@ def _run_request(options: dict[str, Any]) -> RunRequest:
     )
 
 
+@cli.command("report")
+@click.argument("results", type=EXISTING_FILE)
+@click.option("--profile", default="openai", show_default=True, help="Profile for cost estimates.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one row per job, for a spreadsheet.",
+)
+@click.option(
+    "--xlsx",
+    "xlsx_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The same as an Excel workbook, with links to the videos.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A self-contained contact sheet: a card per row with its thumbnail.",
+)
+def report_command(
+    results: Path,
+    profile: str,
+    csv_path: Path | None,
+    xlsx_path: Path | None,
+    html_path: Path | None,
+) -> None:
+    """Summarise RESULTS: counts per status, seconds of video, rows needing attention."""
+    from batchgen import report, report_html
+    from batchgen.profile import load_profile
+
+    loaded = report.load_report(results, load_profile(profile))
+    click.echo(report.render_summary(loaded))
+    for path, write in (
+        (csv_path, report.write_csv),
+        (xlsx_path, report.write_xlsx),
+        (html_path, report_html.write_html),
+    ):
+        if path is not None:
+            click.echo(f"wrote {write(loaded, path)}")
+
+
 @cli.command("serve-mock")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--profile", default="openai", show_default=True, help="Profile to validate against.")
