@@ -42,6 +42,7 @@ RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 MAX_REDIRECTS = 5
 EXCERPT_CHARS = 160
 CHUNK_BYTES = 256 * 1024
+POLL_AFTER_HEADER = "openai-poll-after-ms"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,14 @@ class VideoPage:
 
 
 @dataclass(frozen=True)
+class Polled:
+    """A retrieved job and how long the provider asked us to wait before the next look."""
+
+    video: Video
+    poll_after: float | None = None  # seconds, from openai-poll-after-ms
+
+
+@dataclass(frozen=True)
 class Download:
     """A finished download: where it is, how big, and its sha256."""
 
@@ -144,6 +153,11 @@ class VideoClient:
         data = await self._json("GET", f"/videos/{job_id}")
         return Video.from_json(data, self.profile)
 
+    async def poll(self, job_id: str) -> Polled:
+        """``GET /videos/{id}``, keeping the provider's ``openai-poll-after-ms`` hint."""
+        data, headers = await self._json_and_headers("GET", f"/videos/{job_id}")
+        return Polled(Video.from_json(data, self.profile), _poll_after(headers))
+
     async def list_videos(self, *, after: str | None = None, limit: int = 100) -> VideoPage:
         """``GET /videos``, newest first."""
         params = {"limit": str(limit), "order": "desc"}
@@ -182,9 +196,16 @@ class VideoClient:
         return Download(dest, size, digest.hexdigest())
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        data, _headers = await self._json_and_headers(method, path, **kwargs)
+        return data
+
+    async def _json_and_headers(
+        self, method: str, path: str, **kwargs: Any
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
         async with self._request(method, path, **kwargs) as response:
             await _raise_for_status(response)
             body = await _read_body(response)
+            headers = response.headers
         try:
             data = json.loads(body)
         except ValueError:
@@ -194,7 +215,7 @@ class VideoClient:
             ) from None
         if not isinstance(data, dict):
             raise BadResponseError(f"unexpected answer: {_excerpt(body)}", status=response.status)
-        return data
+        return data, headers
 
     @asynccontextmanager
     async def _request(
@@ -289,6 +310,15 @@ def _retry_after(response: aiohttp.ClientResponse) -> float | None:
         return max(0.0, float(value))
     with suppress(TypeError, ValueError):
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    return None
+
+
+def _poll_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``openai-poll-after-ms``; None when absent or not a number."""
+    with suppress(ValueError, TypeError):
+        raw = headers.get(POLL_AFTER_HEADER)
+        if raw is not None:
+            return max(0.0, float(raw) / 1000)
     return None
 
 

@@ -35,7 +35,7 @@ FAULT_ENDPOINTS = frozenset({"create", "retrieve", "list", "content"})
 #: Fault names in the order their rates are stacked on one draw in [0, 1).
 FAULT_NAMES = (
     "error_429", "error_500", "error_503", "html_502",
-    "reset_after_create", "slow", "bad_json", "missing_id",
+    "reset_after_create", "slow", "bad_json", "missing_id", "cut_stream",
 )  # fmt: skip
 IMAGE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 CORE_FIELDS = ("model", "prompt", "seconds", "size")
@@ -71,6 +71,7 @@ class Faults:
     slow_seconds: float = 30.0
     bad_json: float = 0.0
     missing_id: float = 0.0
+    cut_stream: float = 0.0  # content: the connection drops halfway through the video
     endpoints: frozenset[str] = frozenset({"create"})
 
 
@@ -94,6 +95,11 @@ class MockConfig:
     expires_after: float | None = None
     video_bytes: int = 64 * 1024
     require_auth: bool = True
+    # Polling and downloading, as providers differ:
+    poll_after_ms: int | None = None  # sent as openai-poll-after-ms while a job is not final
+    not_ready_status: int = 409  # content of an unfinished job (some relays answer 400)
+    content_delay: float = 0.0  # seconds after completion before content is served
+    expired_status: int = 410  # content after expiry (some providers answer 404)
 
 
 class MockState:
@@ -203,6 +209,7 @@ async def _middleware(request: web.Request, handler: _Handler) -> web.StreamResp
         if endpoint == "create":
             _check_rate_window(request.app)
         fault = _draw_fault(request.app, endpoint)
+        request[_FAULT_KEY] = fault  # for faults a handler applies itself (cut_stream)
         early = _early_fault(fault, config)
         if early is not None:
             return early
@@ -466,8 +473,13 @@ def _list_params(request: web.Request) -> tuple[int, str, str | None]:
 
 
 async def _retrieve(request: web.Request) -> web.Response:
-    """``GET /v1/videos/{id}``."""
-    return web.json_response(_view(_lookup(request), request.app[CONFIG_KEY]))
+    """``GET /v1/videos/{id}``, with ``openai-poll-after-ms`` while the job runs (if set)."""
+    config = request.app[CONFIG_KEY]
+    job = _lookup(request)
+    headers = {}
+    if config.poll_after_ms is not None and job["status"] not in ("completed", "failed"):
+        headers["openai-poll-after-ms"] = str(config.poll_after_ms)
+    return web.json_response(_view(job, config), headers=headers)
 
 
 async def _delete(request: web.Request) -> web.Response:
@@ -484,25 +496,38 @@ async def _content(request: web.Request) -> web.StreamResponse:
     variant = request.query.get("variant", "video")
     if variant not in ("video", "thumbnail", "spritesheet"):
         raise _invalid_value("variant", variant, ("video", "thumbnail", "spritesheet"))
-    if job["status"] != "completed":
+    now = state.clock()
+    if job["status"] != "completed" or now < float(job["_finished"]) + config.content_delay:
         message = "Video is not ready" if job["status"] != "failed" else "Video generation failed"
-        raise _ApiFailure(409, f"{message}: status is {job['status']}.", code="video_not_ready")
-    if _is_expired(job, config, state.clock()):
-        raise _ApiFailure(410, "The assets of this video have expired.", code="video_expired")
+        raise _ApiFailure(
+            config.not_ready_status,
+            f"{message}: status is {job['status']}.",
+            code="video_not_ready",
+        )
+    if _is_expired(job, config, now):
+        message = "The assets of this video have expired."
+        raise _ApiFailure(config.expired_status, message, code="video_expired")
     if variant == "video":
-        return await _stream_video(request, job, config.video_bytes)
+        cut = request.get(_FAULT_KEY) == "cut_stream"
+        return await _stream_video(request, job, config.video_bytes, cut=cut)
     image_format = "WEBP" if variant == "thumbnail" else "JPEG"
     frames = 1 if variant == "thumbnail" else 4
     body = _preview(job, image_format, frames)
     return web.Response(body=body, content_type=f"image/{image_format.lower()}")
 
 
-async def _stream_video(request: web.Request, job: dict[str, Any], size: int) -> web.StreamResponse:
+async def _stream_video(
+    request: web.Request, job: dict[str, Any], size: int, *, cut: bool = False
+) -> web.StreamResponse:
+    """The MP4 in chunks; ``cut`` drops the connection halfway, as a crashed CDN would."""
     response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: "video/mp4"})
     response.content_length = size
     await response.prepare(request)
     body = _fake_mp4(str(job["id"]), size)
     for start in range(0, size, CHUNK_BYTES):
+        if cut and start >= size // 2:
+            _drop_connection(request)
+            return response
         await response.write(body[start : start + CHUNK_BYTES])
     await response.write_eof()
     return response
