@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf demo-output && mkdir -p demo-output
-	$(BIN)/batchgen run manifests/example.yaml --mock --out demo-output/example.results.csv --rpm 600
+	$(BIN)/batchgen run manifests/example.yaml --mock --out demo-output/example.results.csv \
+	  --rpm 600 --wait --download demo-output/videos --variant thumbnail --poll-interval 1
+	$(BIN)/batchgen report demo-output/example.results.csv --html demo-output/report.html
 
 test: chromium lint typecheck unit
 

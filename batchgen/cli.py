@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,30 +17,117 @@ import click
 
 from batchgen import __version__, render
 from batchgen.errors import BatchgenError, ManifestError, UsageError
+from batchgen.follow import FollowSettings
 from batchgen.retry import RetrySettings
-from batchgen.runner import RunRequest, prepare, run
+from batchgen.runner import FollowRequest, RunRequest, follow_results, prepare, run
 from batchgen.submit import SubmitSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+NEW_FILE = click.Path(dir_okay=False, path_type=Path)
+FOLDER = click.Path(file_okay=False, path_type=Path)
+SECONDS = click.FloatRange(0, min_open=True)
 
 
-def manifest_options(command: F) -> F:
-    """Options shared by every command that reads a manifest."""
-    for option in reversed(
-        [
-            click.argument("manifest", type=EXISTING_FILE),
-            click.option("--profile", help="Provider profile: openai, relay, or a YAML file."),
-            click.option("--sheet", help="Worksheet of an .xlsx manifest (default: the first)."),
-            click.option(
-                "--image-root",
-                type=click.Path(file_okay=False, path_type=Path),
-                help="Folder images must be inside (default: the manifest's folder).",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several click options as one decorator, applied in the order written."""
+
+    def apply(command: F) -> F:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+manifest_options = _options(
+    click.argument("manifest", type=EXISTING_FILE),
+    click.option("--profile", help="Provider profile: openai, relay, or a YAML file."),
+    click.option("--sheet", help="Worksheet of an .xlsx manifest (default: the first)."),
+    click.option(
+        "--image-root",
+        type=FOLDER,
+        help="Folder images must be inside (default: the manifest's folder).",
+    ),
+)
+
+provider_options = _options(
+    click.option(
+        "--base-url", help="Provider address (default: manifest, $OPENAI_BASE_URL, profile)."
+    ),
+    click.option(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        show_default=True,
+        help="Environment variable holding the API key.",
+    ),
+    click.option("--allow-insecure", is_flag=True, help="Allow a plain http:// base URL."),
+    click.option(
+        "--request-timeout",
+        type=SECONDS,
+        default=120.0,
+        show_default=True,
+        help="Seconds to wait for one answer.",
+    ),
+    click.option(
+        "--concurrency",
+        type=click.IntRange(1, 512),
+        default=4,
+        show_default=True,
+        help="Requests in flight at once.",
+    ),
+    click.option(
+        "--max-attempts",
+        type=click.IntRange(1, 100),
+        default=6,
+        show_default=True,
+        help="Tries per request before giving up on it.",
+    ),
+    click.option(
+        "--backoff",
+        type=click.FloatRange(0),
+        default=1.0,
+        show_default=True,
+        help="Seconds before the first retry; doubles each try, with jitter.",
+    ),
+    click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Progress bar (default: when stderr is a terminal).",
+    ),
+    click.option("--log-file", type=NEW_FILE, help="Also write the plain log lines to this file."),
+)
+
+follow_options = _options(
+    click.option("--timeout", type=SECONDS, help="With --wait: give up waiting after SECONDS."),
+    click.option(
+        "--poll-rpm",
+        type=SECONDS,
+        default=120.0,
+        show_default=True,
+        help="Status checks and downloads per minute, evenly paced.",
+    ),
+    click.option(
+        "--poll-interval",
+        type=SECONDS,
+        default=5.0,
+        show_default=True,
+        help="Seconds before a job's first check; adapts after.",
+    ),
+    click.option(
+        "--variant",
+        "variants",
+        multiple=True,
+        type=click.Choice(["thumbnail", "spritesheet"]),
+        help="Also download these previews (repeatable).",
+    ),
+    click.option(
+        "--name",
+        "name_template",
+        help="File name template, e.g. '{id}' or '{campaign}-{row}' (default: the "
+        "row's id, else its row number and a slug of the prompt).",
+    ),
+)
 
 
 class BatchgenGroup(click.Group):
@@ -78,52 +165,13 @@ def validate_command(
 
 @cli.command("run")
 @manifest_options
-@click.option("--base-url", help="Provider address (default: manifest, $OPENAI_BASE_URL, profile).")
+@provider_options
+@follow_options
 @click.option(
-    "--api-key-env",
-    default="OPENAI_API_KEY",
-    show_default=True,
-    help="Environment variable holding the API key.",
+    "--out", type=NEW_FILE, help="Results CSV (default: the manifest's output:, or beside it)."
 )
 @click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Results CSV (default: the manifest's output:, or beside it).",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 512),
-    default=4,
-    show_default=True,
-    help="Requests in flight at once.",
-)
-@click.option(
-    "--rpm",
-    type=click.FloatRange(0, min_open=True),
-    default=60.0,
-    show_default=True,
-    help="Requests per minute, evenly paced.",
-)
-@click.option(
-    "--max-attempts",
-    type=click.IntRange(1, 100),
-    default=6,
-    show_default=True,
-    help="Tries per request before a row is recorded as error.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0, min_open=True),
-    default=120.0,
-    show_default=True,
-    help="Seconds to wait for one answer.",
-)
-@click.option(
-    "--backoff",
-    type=click.FloatRange(0),
-    default=1.0,
-    show_default=True,
-    help="Seconds before the first retry; doubles each try, with jitter.",
+    "--rpm", type=SECONDS, default=60.0, show_default=True, help="Creates per minute, evenly paced."
 )
 @click.option("--limit", type=click.IntRange(0), help="Send at most N rows this run.")
 @click.option(
@@ -132,16 +180,6 @@ def validate_command(
     help="Budget in USD over every run of this results file; rows beyond it are not sent.",
 )
 @click.option("--max-jobs", type=click.IntRange(0), help="Cap on creates over every run.")
-@click.option(
-    "--summary-json",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the run's counts, costs, durations and exit code as JSON.",
-)
-@click.option(
-    "--log-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the plain log lines to this file.",
-)
 @click.option("--dry-run", is_flag=True, help="Show what would be sent, and send nothing.")
 @click.option("--skip-invalid", is_flag=True, help="Record invalid rows and send the rest.")
 @click.option("--retry-rejected", is_flag=True, help="Send rejected and invalid rows again.")
@@ -150,16 +188,22 @@ def validate_command(
     is_flag=True,
     help="Resend creates whose outcome cannot be looked up (may pay twice).",
 )
-@click.option("--mock", is_flag=True, help="Use the built-in simulated API: no key, no network.")
-@click.option("--allow-insecure", is_flag=True, help="Allow a plain http:// base URL.")
+@click.option("--wait", is_flag=True, help="Then poll every job until it is final.")
 @click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress bar (default: when stderr is a terminal).",
+    "--download",
+    "download_dir",
+    type=FOLDER,
+    help="Download finished videos into this folder as they complete.",
+)
+@click.option("--mock", is_flag=True, help="Use the built-in simulated API: no key, no network.")
+@click.option(
+    "--summary-json",
+    type=NEW_FILE,
+    help="Write the run's counts, costs, durations and exit code as JSON.",
 )
 def run_command(**options: Any) -> None:
     """Validate MANIFEST, then submit every row not yet submitted, resuming where the last
-    run stopped."""
+    run stopped; with --wait/--download, follow the jobs to the end."""
     summary_path = options["summary_json"]
     try:
         result = run(_run_request(options))
@@ -173,60 +217,62 @@ def run_command(**options: Any) -> None:
     sys.exit(result.exit_code)
 
 
-def _run_request(options: dict[str, Any]) -> RunRequest:
-    interactive = options["progress"]
-    if interactive is None:
-        interactive = sys.stderr.isatty()
-    _configure_logging(interactive, options["log_file"])
-    return RunRequest(
-        manifest=options["manifest"],
-        env=dict(os.environ),
-        profile=options["profile"],
-        base_url=options["base_url"],
-        api_key_env=options["api_key_env"],
-        out=options["out"],
-        sheet=options["sheet"],
-        image_root=options["image_root"],
-        skip_invalid=options["skip_invalid"],
-        retry_rejected=options["retry_rejected"],
-        dry_run=options["dry_run"],
-        limit=options["limit"],
-        max_cost=options["max_cost"],
-        max_jobs=options["max_jobs"],
-        mock=options["mock"],
-        allow_insecure=options["allow_insecure"],
-        request_timeout=options["timeout"],
-        interactive=interactive,
-        submit=SubmitSettings(
-            concurrency=options["concurrency"],
-            rpm=options["rpm"],
-            retry=RetrySettings(
-                max_attempts=options["max_attempts"], backoff_base=options["backoff"]
-            ),
-            resend_unresolved=options["resend_unresolved"],
-        ),
+@cli.command("poll")
+@click.argument("results", type=EXISTING_FILE)
+@click.option("--profile", help="Provider profile the jobs were sent with (default: openai).")
+@provider_options
+@follow_options
+@click.option("--wait", is_flag=True, help="Keep polling until every job is final.")
+def poll_command(**options: Any) -> None:
+    """Check every unfinished job of RESULTS and record what changed."""
+    _follow(options, download_dir=None)
+
+
+@cli.command("download")
+@click.argument("results", type=EXISTING_FILE)
+@click.option("--to", "download_dir", type=FOLDER, required=True, help="Folder for the videos.")
+@click.option("--profile", help="Provider profile the jobs were sent with (default: openai).")
+@provider_options
+@follow_options
+@click.option("--wait", is_flag=True, help="Keep going until every job is final.")
+def download_command(download_dir: Path, **options: Any) -> None:
+    """Download every finished video of RESULTS (checking unfinished jobs on the way)."""
+    _follow(options, download_dir=download_dir)
+
+
+def _follow(options: dict[str, Any], download_dir: Path | None) -> None:
+    interactive = _interactive(options)
+    result = follow_results(
+        FollowRequest(
+            results=options["results"],
+            settings=_follow_settings(options, download_dir),
+            env=dict(os.environ),
+            profile=options["profile"],
+            base_url=options["base_url"],
+            api_key_env=options["api_key_env"],
+            allow_insecure=options["allow_insecure"],
+            request_timeout=options["request_timeout"],
+            interactive=interactive,
+        )
     )
+    click.echo(render.follow_summary(result.results_path, result.tally, result.stopped_by))
+    sys.exit(result.exit_code)
 
 
 @cli.command("report")
 @click.argument("results", type=EXISTING_FILE)
 @click.option("--profile", default="openai", show_default=True, help="Profile for cost estimates.")
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write one row per job, for a spreadsheet.",
-)
+@click.option("--csv", "csv_path", type=NEW_FILE, help="Write one row per job, for a spreadsheet.")
 @click.option(
     "--xlsx",
     "xlsx_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=NEW_FILE,
     help="The same as an Excel workbook, with links to the videos.",
 )
 @click.option(
     "--html",
     "html_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=NEW_FILE,
     help="A self-contained contact sheet: a card per row with its thumbnail.",
 )
 def report_command(
@@ -242,11 +288,12 @@ def report_command(
 
     loaded = report.load_report(results, load_profile(profile))
     click.echo(report.render_summary(loaded))
-    for path, write in (
+    writers = (
         (csv_path, report.write_csv),
         (xlsx_path, report.write_xlsx),
         (html_path, report_html.write_html),
-    ):
+    )
+    for path, write in writers:
         if path is not None:
             click.echo(f"wrote {write(loaded, path)}")
 
@@ -280,6 +327,65 @@ def serve_mock_command(
     faults = Faults(seed=seed, error_429=share, error_500=share, error_503=share, html_502=share)
     config = MockConfig(profile=load_profile(profile), faults=faults, job_duration=job_seconds)
     serve_forever(config, port=port)
+
+
+def _run_request(options: dict[str, Any]) -> RunRequest:
+    follows = options["wait"] or options["download_dir"] is not None
+    return RunRequest(
+        manifest=options["manifest"],
+        env=dict(os.environ),
+        profile=options["profile"],
+        base_url=options["base_url"],
+        api_key_env=options["api_key_env"],
+        out=options["out"],
+        sheet=options["sheet"],
+        image_root=options["image_root"],
+        skip_invalid=options["skip_invalid"],
+        retry_rejected=options["retry_rejected"],
+        dry_run=options["dry_run"],
+        limit=options["limit"],
+        max_cost=options["max_cost"],
+        max_jobs=options["max_jobs"],
+        mock=options["mock"],
+        allow_insecure=options["allow_insecure"],
+        request_timeout=options["request_timeout"],
+        interactive=_interactive(options),
+        submit=SubmitSettings(
+            concurrency=options["concurrency"],
+            rpm=options["rpm"],
+            retry=_retry(options),
+            resend_unresolved=options["resend_unresolved"],
+        ),
+        follow=_follow_settings(options, options["download_dir"]) if follows else None,
+    )
+
+
+def _follow_settings(options: dict[str, Any], download_dir: Path | None) -> FollowSettings:
+    variants: Sequence[str] = options["variants"]
+    return FollowSettings(
+        wait=options["wait"],
+        timeout=options["timeout"],
+        poll_rpm=options["poll_rpm"],
+        concurrency=options["concurrency"],
+        retry=_retry(options),
+        download_dir=download_dir,
+        variants=("video", *variants),
+        name_template=options["name_template"],
+        poll_interval=options["poll_interval"],
+    )
+
+
+def _retry(options: dict[str, Any]) -> RetrySettings:
+    return RetrySettings(max_attempts=options["max_attempts"], backoff_base=options["backoff"])
+
+
+def _interactive(options: dict[str, Any]) -> bool:
+    """Configure logging; True when a person is watching (a progress bar, not log lines)."""
+    interactive: bool | None = options["progress"]
+    if interactive is None:
+        interactive = sys.stderr.isatty()
+    _configure_logging(interactive, options["log_file"])
+    return interactive
 
 
 def _configure_logging(interactive: bool, log_file: Path | None = None) -> None:

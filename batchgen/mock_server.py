@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import hashlib
 import io
 import ipaddress
@@ -145,6 +146,11 @@ STATE_KEY = web.AppKey("batchgen_mock_state", MockState)
 CONFIG_KEY = web.AppKey("batchgen_mock_config", MockConfig)
 RUNTIME_KEY = web.AppKey("batchgen_mock_runtime", _Runtime)
 _FAULT_KEY = "batchgen_mock_fault"
+# The fault drawn for the request being handled (each request runs in its own task), for
+# faults a handler applies itself, such as cutting a stream halfway.
+_CURRENT_FAULT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "batchgen_mock_current_fault", default=None
+)
 
 
 class _ApiFailure(Exception):
@@ -209,7 +215,7 @@ async def _middleware(request: web.Request, handler: _Handler) -> web.StreamResp
         if endpoint == "create":
             _check_rate_window(request.app)
         fault = _draw_fault(request.app, endpoint)
-        request[_FAULT_KEY] = fault  # for faults a handler applies itself (cut_stream)
+        _CURRENT_FAULT.set(fault)
         early = _early_fault(fault, config)
         if early is not None:
             return early
@@ -508,7 +514,7 @@ async def _content(request: web.Request) -> web.StreamResponse:
         message = "The assets of this video have expired."
         raise _ApiFailure(config.expired_status, message, code="video_expired")
     if variant == "video":
-        cut = request.get(_FAULT_KEY) == "cut_stream"
+        cut = _CURRENT_FAULT.get() == "cut_stream"
         return await _stream_video(request, job, config.video_bytes, cut=cut)
     image_format = "WEBP" if variant == "thumbnail" else "JPEG"
     frames = 1 if variant == "thumbnail" else 4

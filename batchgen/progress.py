@@ -41,6 +41,13 @@ class Progress:
         self._last_log = clock()
         self._bar = tqdm(total=total, desc=what, unit="job", file=stream) if interactive else None
 
+    def add(self, count: int = 1) -> None:
+        """More items joined while running (jobs handed on by the submitter)."""
+        self.total += count
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
+
     def advance(self, outcome: str) -> None:
         """One item finished with ``outcome`` (a status word)."""
         self.done += 1

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from batchgen.errors import BatchgenError, Problem, UsageError
+from batchgen.follow import FollowTally
 from batchgen.plan import RECONCILE, SEND
 from batchgen.runner import Prepared, RunResult
 
@@ -70,9 +71,32 @@ def summary(result: RunResult) -> str:
             f"possible duplicates: {result.tally.possible_duplicates} creates were resent "
             "without being able to check whether the first one reached the provider"
         )
+    if result.follow is not None:
+        lines.append(_follow_line(result.follow))
     if result.stopped_by is not None:
-        lines.append("stopped by a signal: run the same command again to resume")
+        lines.append(RESUME_HINT)
     return "\n".join(lines)
+
+
+def follow_summary(results: Path, tally: FollowTally, stopped_by: int | None) -> str:
+    """The closing lines of ``batchgen poll`` and ``batchgen download``."""
+    lines = [f"results: {results}", _follow_line(tally)]
+    if stopped_by is not None:
+        lines.append(RESUME_HINT)
+    elif tally.timed_out and tally.pending:
+        lines.append(f"gave up waiting with {tally.pending} jobs unfinished: run again to go on")
+    return "\n".join(lines)
+
+
+def _follow_line(tally: FollowTally) -> str:
+    finals = _counts(tally.statuses)
+    pending = f", still running {tally.pending}" if tally.pending else ""
+    files = f"; downloaded {tally.files} files ({tally.bytes / 1e6:,.1f} MB)" if tally.files else ""
+    errors = f"; {tally.errors} requests given up (see the log)" if tally.errors else ""
+    return f"jobs followed: {tally.followed} ({finals}{pending}){files}{errors}"
+
+
+RESUME_HINT = "stopped by a signal: run the same command again to resume"
 
 
 def _counts(counts: Counter[str]) -> str:

@@ -11,7 +11,7 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +26,13 @@ from batchgen.config import (
     resolve_api_key,
     resolve_base_url,
 )
+from batchgen.download import check_variants
 from batchgen.errors import ManifestError, UsageError
+from batchgen.follow import FollowSettings, FollowTally, follow_jobs
 from batchgen.jobs import InvalidRow
 from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, default_results_path, read_ledger
 from batchgen.manifest import Manifest, load_manifest
+from batchgen.naming import check_template
 from batchgen.pacing import Pacer, Throttle
 from batchgen.plan import Plan, PlanOptions, plan_run
 from batchgen.profile import Profile, load_profile
@@ -42,6 +45,7 @@ logger = logging.getLogger("batchgen")
 DEFAULT_PROFILE = "openai"
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 MOCK_API_KEY = Secret("mock-key")
+MOCK_JOB_SECONDS = 2.0  # long enough to watch jobs move, short enough for a demo
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class RunRequest:
     allow_insecure: bool = False
     request_timeout: float = 120.0
     submit: SubmitSettings = field(default_factory=SubmitSettings)
+    follow: FollowSettings | None = None  # poll (and download) while submitting
     interactive: bool = False
 
 
@@ -89,6 +94,7 @@ class RunResult:
     statuses: Counter[str] = field(default_factory=Counter)  # latest state of every row
     this_run: Counter[str] = field(default_factory=Counter)  # outcomes of this run's sends
     tally: SubmitTally = field(default_factory=SubmitTally)
+    follow: FollowTally | None = None  # with --wait or --download
     stopped_by: int | None = None  # the signal that stopped the run, if any
     dry_run: bool = False
     started: float = field(default_factory=time.time)
@@ -108,10 +114,12 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all done, 1 some row needs attention, 130/143 interrupted."""
+        """0 all done, 1 some row needs attention, 4 a wait timed out, 130/143 interrupted."""
         if self.stopped_by is not None:
-            return SIGNAL_EXIT_CODES.get(signal.Signals(self.stopped_by), 130)
-        return 1 if any(self.statuses[s] for s in ATTENTION_STATUSES) else 0
+            return signal_exit_code(self.stopped_by)
+        if any(self.statuses[s] for s in ATTENTION_STATUSES):
+            return 1
+        return 0 if self.follow is None else self.follow.exit_code
 
 
 def prepare(
@@ -150,7 +158,11 @@ def run(request: RunRequest) -> RunResult:
     if request.dry_run:
         return _dry_run(request, prepared, results, base_url)
     api_key = MOCK_API_KEY if request.mock else resolve_api_key(request.env, request.api_key_env)
+    if request.follow is not None:
+        check_follow_settings(request.follow, ())
     with Ledger.open(results, passthrough=prepared.manifest.columns) as ledger:
+        if request.follow is not None:
+            check_follow_settings(request.follow, ledger.header)
         _record_invalid(ledger, report.invalid)
         plan = plan_run(report.jobs, ledger.states, _plan_options(request, prepared))
         _record_skips(ledger, plan)
@@ -231,26 +243,64 @@ async def _submit(
     request: RunRequest, profile: Profile, ledger: Ledger, result: RunResult, api_key: Secret
 ) -> None:
     steps = result.plan.to_submit
-    stop = asyncio.Event()
-    with _stop_on_signals(stop, result):
+    with Stopper() as stopper:
         async with _endpoint(request, profile, result.base_url) as base_url:
             result.base_url = base_url
             logger.info("sending %d rows to %s (profile %s)", len(steps), base_url, profile.name)
-            progress = Progress(
-                len(steps), "submit", interactive=request.interactive, logger=logger
-            )
-            async with aiohttp.ClientSession() as session:
-                client = VideoClient(
-                    session, base_url, profile, api_key, timeout=request.request_timeout
-                )
-                settings = request.submit
-                throttle = Throttle(Pacer(settings.rpm), settings.concurrency)
-                submitter = Submitter(client, ledger, throttle, settings, progress, stop)
-                try:
-                    result.tally = await submitter.run(steps)
-                finally:
-                    progress.close()
-            result.this_run = progress.outcomes
+            async with _client(base_url, profile, api_key, request.request_timeout) as client:
+                await _submit_and_follow(request, client, ledger, result, stopper.event)
+    result.stopped_by = stopper.signal
+
+
+async def _submit_and_follow(
+    request: RunRequest, client: VideoClient, ledger: Ledger, result: RunResult, stop: asyncio.Event
+) -> None:
+    """Submit the plan; with ``follow``, poll and download at the same time as jobs appear."""
+    steps, settings = result.plan.to_submit, request.submit
+    progress = Progress(len(steps), "submit", interactive=request.interactive, logger=logger)
+    incoming: asyncio.Queue[str | None] | None = None if request.follow is None else asyncio.Queue()
+    throttle = Throttle(Pacer(settings.rpm), settings.concurrency)
+    submitter = Submitter(
+        client,
+        ledger,
+        throttle,
+        settings,
+        progress,
+        stop,
+        on_submitted=incoming.put_nowait if incoming else None,
+    )
+
+    async def submit() -> None:
+        try:
+            result.tally = await submitter.run(steps)
+        finally:
+            progress.close()
+            if incoming is not None:
+                incoming.put_nowait(None)  # no more jobs will come
+
+    following = None
+    if request.follow is not None:
+        following = follow_jobs(
+            client,
+            ledger,
+            request.follow,
+            stop,
+            incoming=incoming,
+            interactive=request.interactive,
+            logger=logger,
+        )
+    outcomes = await asyncio.gather(submit(), *([following] if following else []))
+    result.this_run = progress.outcomes
+    result.follow = outcomes[1] if following else None
+
+
+@asynccontextmanager
+async def _client(
+    base_url: str, profile: Profile, api_key: Secret, timeout: float
+) -> AsyncIterator[VideoClient]:
+    """One HTTP session for the whole run."""
+    async with aiohttp.ClientSession() as session:
+        yield VideoClient(session, base_url, profile, api_key, timeout=timeout)
 
 
 @asynccontextmanager
@@ -261,21 +311,26 @@ async def _endpoint(request: RunRequest, profile: Profile, base_url: str) -> Asy
         return
     from batchgen.mock_server import MockConfig, running_mock
 
-    async with running_mock(MockConfig(profile=profile, job_duration=2.0)) as mock:
+    config = MockConfig(profile=profile, job_duration=MOCK_JOB_SECONDS)
+    async with running_mock(config) as mock:
         yield mock.base_url
 
 
-class _stop_on_signals:
-    """SIGINT/SIGTERM set ``stop`` (and remember which) instead of killing the process."""
+class Stopper:
+    """While entered (in a running loop), SIGINT/SIGTERM set ``event`` instead of killing us.
 
-    def __init__(self, stop: asyncio.Event, result: RunResult) -> None:
-        self._stop = stop
-        self._result = result
+    ``signal`` remembers which arrived, for the exit code.
+    """
 
-    def __enter__(self) -> None:
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.signal: int | None = None
+
+    def __enter__(self) -> Stopper:
         loop = asyncio.get_running_loop()
         for sig in SIGNAL_EXIT_CODES:
             loop.add_signal_handler(sig, self._handle, sig)
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         loop = asyncio.get_running_loop()
@@ -283,7 +338,81 @@ class _stop_on_signals:
             loop.remove_signal_handler(sig)
 
     def _handle(self, sig: signal.Signals) -> None:
-        if self._result.stopped_by is None:
+        if self.signal is None:
             logger.warning("%s: finishing requests in flight, then stopping", sig.name)
-        self._result.stopped_by = sig
-        self._stop.set()
+        self.signal = sig
+        self.event.set()
+
+
+def signal_exit_code(sig: int) -> int:
+    """130 for SIGINT, 143 for SIGTERM."""
+    return SIGNAL_EXIT_CODES.get(signal.Signals(sig), 128 + sig)
+
+
+# ---------------------------------------------------------------- poll and download
+
+
+@dataclass(frozen=True)
+class FollowRequest:
+    """``batchgen poll`` / ``batchgen download``: follow the jobs of a results file."""
+
+    results: Path
+    settings: FollowSettings
+    env: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    base_url: str | None = None
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    allow_insecure: bool = False
+    request_timeout: float = 120.0
+    interactive: bool = False
+
+
+@dataclass
+class FollowResult:
+    """What following came to."""
+
+    results_path: Path
+    tally: FollowTally
+    stopped_by: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """130/143 stopped; 1 a job failed, expired or was lost; 4 a wait timed out; else 0."""
+        return signal_exit_code(self.stopped_by) if self.stopped_by else self.tally.exit_code
+
+
+def follow_results(request: FollowRequest) -> FollowResult:
+    """Poll every unfinished job of a results file, and download the finished ones if asked."""
+    if not request.results.exists():
+        raise UsageError(f"{request.results}: no such results file")
+    profile = load_profile(request.profile or DEFAULT_PROFILE)
+    url = resolve_base_url(request.base_url, None, request.env, profile)
+    check_base_url(url, allow_insecure=request.allow_insecure)
+    api_key = resolve_api_key(request.env, request.api_key_env)
+    check_follow_settings(request.settings, ())
+    with Ledger.open(request.results) as ledger:
+        check_follow_settings(request.settings, ledger.header)
+        return asyncio.run(_follow(request, profile, url, api_key, ledger))
+
+
+def check_follow_settings(settings: FollowSettings, columns: Sequence[str]) -> None:
+    """Refuse a bad variant or file-name template before anything is sent."""
+    check_variants(settings.variants)
+    if settings.name_template is not None and columns:
+        check_template(settings.name_template, columns)
+
+
+async def _follow(
+    request: FollowRequest, profile: Profile, url: str, api_key: Secret, ledger: Ledger
+) -> FollowResult:
+    with Stopper() as stopper:
+        async with _client(url, profile, api_key, request.request_timeout) as client:
+            tally = await follow_jobs(
+                client,
+                ledger,
+                request.settings,
+                stopper.event,
+                interactive=request.interactive,
+                logger=logger,
+            )
+    return FollowResult(request.results, tally, stopper.signal)

@@ -606,3 +606,57 @@ async def test_running_mock_refuses_non_loopback_hosts() -> None:
     with pytest.raises(ValueError, match="loopback"):
         async with running_mock(host="192.168.1.10"):
             pass
+
+
+# --------------------------------------------------------------------------- polling, downloads
+
+
+async def test_poll_after_header_while_the_job_runs() -> None:
+    clock = [1_000_000.0]
+    async with served(MockConfig(job_duration=10.0, poll_after_ms=1500)) as (mock, session):
+        mock.state.clock = lambda: clock[0]
+        job = await create(mock, session, json={"prompt": "a"})
+        url = f"{mock.base_url}/videos/{job['id']}"
+        _, _, response = await call(session, "GET", url)
+        assert response.headers["openai-poll-after-ms"] == "1500"
+        clock[0] += 10
+        _, body, response = await call(session, "GET", url)
+        assert body["status"] == "completed" and "openai-poll-after-ms" not in response.headers
+
+
+@pytest.mark.parametrize("not_ready", [409, 400])
+async def test_content_lags_completion_like_a_relay(not_ready: int) -> None:
+    clock = [1_000_000.0]
+    config = MockConfig(content_delay=30.0, not_ready_status=not_ready)
+    async with served(config) as (mock, session):
+        mock.state.clock = lambda: clock[0]
+        job = await create(mock, session, json={"prompt": "a"})
+        _, body, _ = await call(session, "GET", f"{mock.base_url}/videos/{job['id']}")
+        assert body["status"] == "completed"
+        url = f"{mock.base_url}/videos/{job['id']}/content"
+        status, body, _ = await call(session, "GET", url)
+        assert status == not_ready and body["error"]["code"] == "video_not_ready"
+        clock[0] += 30
+        status, _, _ = await call(session, "GET", url)
+        assert status == 200
+
+
+async def test_expired_content_status_is_configurable() -> None:
+    async with served(MockConfig(expires_after=0, expired_status=404)) as (mock, session):
+        job = await create(mock, session, json={"prompt": "a"})
+        await call(session, "GET", f"{mock.base_url}/videos/{job['id']}")
+        status, body, _ = await call(session, "GET", f"{mock.base_url}/videos/{job['id']}/content")
+        assert status == 404 and body["error"]["code"] == "video_expired"
+
+
+async def test_cut_stream_drops_the_connection_halfway_through_the_video() -> None:
+    faults = Faults(cut_stream=1.0, endpoints=frozenset({"content"}))
+    async with served(MockConfig(faults=faults, video_bytes=200_000)) as (mock, session):
+        job = await create(mock, session, json={"prompt": "a"})
+        await call(session, "GET", f"{mock.base_url}/videos/{job['id']}")
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await call(session, "GET", f"{mock.base_url}/videos/{job['id']}/content")
+        # previews are small single answers: the fault cuts only the streamed video
+        url = f"{mock.base_url}/videos/{job['id']}/content"
+        status, _, _ = await call(session, "GET", url, params={"variant": "thumbnail"})
+        assert status == 200

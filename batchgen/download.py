@@ -1,0 +1,217 @@
+"""Downloading: each completed job's video (and previews, when asked) into one folder.
+
+Files stream to ``<name>.part`` and are renamed when whole (see
+:meth:`VideoClient.download`), so a crash never leaves a truncated file under a final
+name. A file counts as downloaded only when the ledger records it *and* it is on disk at
+the recorded size; anything else is fetched again. The ledger gets a ``downloaded`` line
+as soon as the video is whole (so a crash while fetching previews does not orphan it),
+and another when previews were added.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from batchgen.client import Download, VideoClient
+from batchgen.errors import ApiError, NotFoundError, RejectedError, RetryableError, UsageError
+from batchgen.ledger import Ledger, Status
+from batchgen.naming import COLUMNS, FileNamer
+from batchgen.pacing import Throttle
+from batchgen.poll import AUTH_FAILURES, failure_columns, paced
+from batchgen.retry import RetrySettings
+
+VIDEO = "video"
+VARIANTS = tuple(COLUMNS)
+#: A relay's "not completed yet" for content: not a failure, try again later.
+NOT_READY_STATUSES = frozenset({400, 409})
+GONE_STATUS = 410
+
+
+def check_variants(variants: Sequence[str]) -> tuple[str, ...]:
+    """The variants to fetch, video first; raises :class:`UsageError` for an unknown one."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise UsageError(f"unknown variant {unknown[0]!r} (use any of: {', '.join(VARIANTS)})")
+    return (VIDEO, *dict.fromkeys(v for v in variants if v != VIDEO))
+
+
+def is_not_ready(error: ApiError) -> bool:
+    """A content answer that means "not yet" (a relay's 400/409), not a final failure."""
+    return isinstance(error, RejectedError) and error.status in NOT_READY_STATUSES
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one download attempt for a row came to."""
+
+    status: str  # the row's status afterwards
+    files: int = 0  # files written
+    bytes: int = 0
+    again: bool = False  # worth another try later: not ready yet, or retries ran out
+    error: ApiError | None = None  # why something was not downloaded
+
+
+class Downloader:
+    """Downloads the completed jobs of one ledger into one folder."""
+
+    def __init__(
+        self,
+        client: VideoClient,
+        ledger: Ledger,
+        throttle: Throttle,
+        retry: RetrySettings,
+        namer: FileNamer,
+        *,
+        variants: Sequence[str] = (VIDEO,),
+        wall: Callable[[], float] = time.time,
+        logger: logging.Logger,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._throttle = throttle
+        self._retry = retry
+        self._namer = namer
+        self.variants = check_variants(variants)
+        self._wall = wall  # compared with the provider's expires_at (Unix time)
+        self._logger = logger
+
+    def wants(self, key: str) -> bool:
+        """Whether ``key`` has something to download: completed, or a file gone missing.
+
+        A downloaded video deleted since is fetched again only while its link is valid.
+        """
+        state = self._ledger.states.get(key, {})
+        status, missing = state.get("status"), self._missing(state)
+        if status == Status.DOWNLOADED and VIDEO in missing:
+            return not self._link_expired(state)
+        return status in (Status.COMPLETED, Status.DOWNLOADED) and bool(missing)
+
+    async def fetch(self, key: str) -> FetchResult:
+        """Download what ``key`` lacks: the video first, then the previews asked for."""
+        state = self._ledger.states[key]
+        missing = self._missing(state)
+        if VIDEO in missing and state["status"] == Status.COMPLETED and self._link_expired(state):
+            return self._expired(key, _expiry_message(state))
+        stem = self._namer.stem_for(key, state)
+        written: list[Download] = []
+        if VIDEO in missing:
+            try:
+                video = await self._get(state["job_id"], stem, VIDEO)
+            except ApiError as exc:
+                return self._video_failed(key, exc)
+            self._ledger.record(key, _video_columns(video))
+            written.append(video)
+        previews, error = await self._previews(key, stem, missing)
+        written.extend(previews.values())
+        if previews:
+            paths = {COLUMNS[v]: str(d.path) for v, d in previews.items()}
+            self._ledger.record(key, {"status": Status.DOWNLOADED, **paths})
+        status = self._ledger.states[key]["status"]
+        return FetchResult(status, len(written), sum(d.size_bytes for d in written), error=error)
+
+    def _missing(self, state: Mapping[str, str]) -> list[str]:
+        return [v for v in self.variants if not self._present(state, v)]
+
+    def _present(self, state: Mapping[str, str], variant: str) -> bool:
+        """Recorded in the ledger and on disk in the folder (at the recorded size, for video)."""
+        recorded = state.get(COLUMNS[variant], "")
+        if not recorded or state.get("status") != Status.DOWNLOADED:
+            return False
+        path = self._namer.folder / Path(recorded).name
+        if not path.is_file():
+            return False
+        return variant != VIDEO or str(path.stat().st_size) == state.get("file_bytes")
+
+    def _link_expired(self, state: Mapping[str, str]) -> bool:
+        expires_at = state.get("expires_at", "")
+        return expires_at.isdigit() and int(expires_at) <= self._wall()
+
+    async def _get(self, job_id: str, stem: str, variant: str) -> Download:
+        dest = self._namer.path(stem, variant)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return await paced(
+            self._throttle,
+            self._retry,
+            lambda: self._client.download(job_id, dest, variant=variant),
+        )
+
+    async def _previews(
+        self, key: str, stem: str, missing: Sequence[str]
+    ) -> tuple[dict[str, Download], ApiError | None]:
+        """Fetch the missing previews; one that fails is logged and left for the next run."""
+        fetched: dict[str, Download] = {}
+        error: ApiError | None = None
+        for variant in missing:
+            if variant == VIDEO:
+                continue
+            try:
+                fetched[variant] = await self._get(
+                    self._ledger.states[key]["job_id"], stem, variant
+                )
+            except ApiError as exc:
+                _raise_if_auth(exc)
+                self._logger.warning("download %s %s: %s", key, variant, exc.message)
+                error = exc
+        return fetched, error
+
+    def _video_failed(self, key: str, error: ApiError) -> FetchResult:
+        """Classify a failed video download: expired, lost, not ready yet, or an error."""
+        _raise_if_auth(error)
+        state = self._ledger.states[key]
+        if is_not_ready(error):
+            self._logger.info("download %s: not ready yet (%s)", key, error.message)
+            return FetchResult(state["status"], again=True)
+        final = _final_status(error, link_expired=self._link_expired(state))
+        if final is not None and state["status"] == Status.COMPLETED:
+            return self._give_up(key, final, error)
+        self._logger.warning("download %s: %s", key, error.message)
+        return FetchResult(state["status"], again=isinstance(error, RetryableError), error=error)
+
+    def _expired(self, key: str, message: str) -> FetchResult:
+        self._logger.warning("download %s: %s", key, message)
+        changes = {"status": Status.EXPIRED, "error_code": "expired", "error_message": message}
+        self._ledger.record(key, changes)
+        return FetchResult(Status.EXPIRED)
+
+    def _give_up(self, key: str, status: str, error: ApiError) -> FetchResult:
+        self._logger.warning("download %s: %s (%s)", key, error.message, status)
+        self._ledger.record(key, failure_columns(status, error))
+        return FetchResult(status)
+
+
+def _final_status(error: ApiError, *, link_expired: bool) -> str | None:
+    """``expired`` for 410, or a 404 that says so or comes after the expiry; ``lost`` for
+    another 404 (the provider no longer knows the job); None when not final."""
+    if error.status == GONE_STATUS:
+        return Status.EXPIRED
+    if isinstance(error, NotFoundError):
+        mentions = "expire" in f"{error.code} {error.message}".lower()
+        return Status.EXPIRED if mentions or link_expired else Status.LOST
+    return None
+
+
+def _raise_if_auth(error: ApiError) -> None:
+    """A refused key fails every download the same way: stop rather than log each."""
+    if error.status in AUTH_FAILURES:
+        raise error
+
+
+def _video_columns(download: Download) -> dict[str, object]:
+    return {
+        "status": Status.DOWNLOADED,
+        "file": str(download.path),
+        "file_bytes": download.size_bytes,
+        "sha256": download.sha256,
+        "error_code": "",
+        "error_message": "",
+    }
+
+
+def _expiry_message(state: Mapping[str, str]) -> str:
+    when = datetime.fromtimestamp(int(state["expires_at"]), timezone.utc)
+    return f"the download link expired at {when:%Y-%m-%d %H:%M} UTC, before the video was fetched"

@@ -1,0 +1,210 @@
+"""Polling: one look at a job, recorded only when it changed, and when to look again.
+
+A poll goes through the same throttle (concurrency cap, even pacing, shared 429 pause)
+and retry policy as a create. The ledger gets a line only when the job's status or
+progress moved, so a night of polling a slow job does not bury its history. A 404 means
+the provider no longer knows the job: it is ``lost``, which is final.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from batchgen.client import Video, VideoClient
+from batchgen.errors import ApiError, NotFoundError, RejectedError
+from batchgen.ledger import FINAL_JOB_STATUSES, Ledger, Status
+from batchgen.pacing import Throttle
+from batchgen.retry import RetrySettings, retrying
+
+#: Statuses of rows that never became a job at the provider: nothing to poll.
+SUBMISSION_STATUSES = frozenset(
+    {
+        Status.INVALID,
+        Status.SUBMITTING,
+        Status.REJECTED,
+        Status.ERROR,
+        Status.UNRESOLVED,
+        Status.SKIPPED_BUDGET,
+    }
+)
+#: Answers that mean the key itself is refused: every other poll would fail the same way.
+AUTH_FAILURES = frozenset({401, 403})
+
+#: Each unchanged poll waits this much longer than the last, up to ``MAX_INTERVAL``.
+GROWTH = 1.5
+MAX_INTERVAL = 60.0
+#: Intervals vary by this fraction either way, so jobs drift apart instead of in step.
+JITTER = 0.2
+
+T = TypeVar("T")
+
+
+def is_pending(record: Mapping[str, str]) -> bool:
+    """A job still at the provider's: it has a job id and no final status yet.
+
+    An unknown status word (a relay's own) is not final, so it is pending.
+    """
+    status = record.get("status", "")
+    return (
+        bool(record.get("job_id"))
+        and status not in FINAL_JOB_STATUSES
+        and status not in SUBMISSION_STATUSES
+    )
+
+
+async def paced(throttle: Throttle, retry: RetrySettings, call: Callable[[], Awaitable[T]]) -> T:
+    """Make one request through ``throttle``, retrying what can be retried, like a create."""
+    async for attempt in retrying(retry, throttle.pacer):
+        with attempt:
+            async with throttle:
+                result = await call()
+            throttle.pacer.succeeded()
+            return result
+    raise AssertionError("unreachable: tenacity reraises the last error")
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll found: the job's status now, and whether to expect a change soon."""
+
+    status: str
+    changed: bool = False  # status or progress moved (a line was recorded)
+    status_changed: bool = False
+    poll_after: float | None = None  # seconds the provider asked us to wait
+    error: ApiError | None = None  # the poll failed; ``status`` is the last known one
+
+
+class Poller:
+    """Polls jobs of one ledger through one client."""
+
+    def __init__(
+        self,
+        client: VideoClient,
+        ledger: Ledger,
+        throttle: Throttle,
+        retry: RetrySettings,
+        *,
+        logger: logging.Logger,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._throttle = throttle
+        self._retry = retry
+        self._logger = logger
+
+    async def poll(self, key: str) -> PollResult:
+        """Retrieve ``key``'s job and record its new status or progress, if either moved.
+
+        Raises :class:`RejectedError` for 401/403 (the key is refused: no poll can work);
+        other failures come back in :attr:`PollResult.error`.
+        """
+        state = self._ledger.states[key]
+        job_id = state["job_id"]
+        try:
+            polled = await paced(self._throttle, self._retry, lambda: self._client.poll(job_id))
+        except NotFoundError as exc:
+            self._ledger.record(key, failure_columns(Status.LOST, exc))
+            return PollResult(Status.LOST, changed=True, status_changed=True)
+        except RejectedError as exc:
+            if exc.status in AUTH_FAILURES:
+                raise
+            return self._failed(key, exc)
+        except ApiError as exc:
+            return self._failed(key, exc)
+        video = polled.video
+        status_changed = self._ledger.states[key].get("status") != video.status
+        changed = self._apply(key, video)
+        return PollResult(video.status, changed, status_changed, polled.poll_after)
+
+    def _apply(self, key: str, video: Video) -> bool:
+        """Record ``video``'s state when its status or progress differs from the ledger's."""
+        state = self._ledger.states[key]
+        if (state.get("status"), state.get("progress")) == (video.status, str(video.progress)):
+            return False
+        self._ledger.record(key, video_changes(video))
+        return True
+
+    def _failed(self, key: str, error: ApiError) -> PollResult:
+        state = self._ledger.states[key]
+        self._logger.warning("poll %s (%s): %s", key, state["job_id"], error.message)
+        return PollResult(state["status"], error=error)
+
+
+def video_changes(video: Video) -> dict[str, object]:
+    """The ledger columns a retrieved job updates."""
+    return {
+        "status": video.status,
+        "progress": video.progress,
+        "error_code": video.error_code,
+        "error_message": video.error_message,
+        "expires_at": video.expires_at or "",
+    }
+
+
+def failure_columns(status: str, error: ApiError) -> dict[str, object]:
+    """The ledger columns of a job that ended in ``status`` because of ``error``."""
+    code = error.code or (str(error.status) if error.status else "")
+    return {"status": status, "error_code": code, "error_message": error.message}
+
+
+@dataclass
+class Cadence:
+    """One job's current polling interval (it grows while nothing changes)."""
+
+    interval: float
+
+
+class PollSchedule:
+    """When to poll each job: soon when it moves, less often while it does not.
+
+    The provider's ``openai-poll-after-ms`` wins when it sends one. Otherwise the interval
+    starts at ``base``, grows by :data:`GROWTH` per poll that saw nothing new up to
+    ``max_interval``, holds while only the progress moves (a long job is expected to), goes
+    back to ``base`` when the status changes, and is jittered so that jobs spread out.
+    """
+
+    def __init__(
+        self, base: float, rng: random.Random, *, max_interval: float = MAX_INTERVAL
+    ) -> None:
+        if base <= 0:
+            raise ValueError("the poll interval must be positive")
+        self.base = base
+        self.max_interval = max(base, max_interval)
+        self._rng = rng
+
+    def cadence(self) -> Cadence:
+        """A new job's cadence."""
+        return Cadence(self.base)
+
+    def first_delay(self, *, fresh: bool, spread: bool) -> float:
+        """Seconds before a job's first poll.
+
+        ``fresh``: just submitted, so nothing will have happened for about an interval.
+        ``spread``: known jobs of a waiting run start anywhere within the first interval,
+        so a thousand of them are not all polled in the same instant.
+        """
+        if fresh:
+            return self._jittered(self.base)
+        return self._rng.uniform(0.0, self.base) if spread else 0.0
+
+    def next_delay(self, cadence: Cadence, result: PollResult) -> float:
+        """Seconds until the next poll of a job after ``result``."""
+        if result.poll_after is not None:
+            return result.poll_after
+        if not result.changed:
+            return self.backoff(cadence)
+        if result.status_changed:
+            cadence.interval = self.base
+        return self._jittered(cadence.interval)
+
+    def backoff(self, cadence: Cadence) -> float:
+        """Seconds until the next try after nothing changed (or a try failed): a longer wait."""
+        cadence.interval = min(self.max_interval, cadence.interval * GROWTH)
+        return self._jittered(cadence.interval)
+
+    def _jittered(self, seconds: float) -> float:
+        return seconds * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER)

@@ -1,0 +1,273 @@
+"""Polling one job at a time against the simulated API on 127.0.0.1; the schedule's arithmetic.
+
+The helpers at the top are shared with the download and follow tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+import pytest
+
+from batchgen.client import VideoClient
+from batchgen.config import Secret
+from batchgen.errors import RejectedError
+from batchgen.jobs import Job
+from batchgen.ledger import Ledger, read_ledger
+from batchgen.mock_server import Faults, MockConfig, RunningMock, running_mock
+from batchgen.pacing import Pacer, Throttle
+from batchgen.poll import (
+    GROWTH,
+    JITTER,
+    Poller,
+    PollResult,
+    PollSchedule,
+    is_pending,
+    video_changes,
+)
+from batchgen.profile import load_profile
+from batchgen.retry import RetrySettings
+from batchgen.submit import request_columns
+
+T = TypeVar("T")
+LOG = logging.getLogger("batchgen.test")
+FAST_RETRY = RetrySettings(max_attempts=4, backoff_base=0.001, backoff_max=0.01)
+RELAY_WORDS = {
+    "queued": "pending",
+    "in_progress": "processing",
+    "completed": "succeeded",
+    "failed": "failure",
+}
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+async def bounded(awaitable: Awaitable[T], seconds: float = 15.0) -> T:
+    """Every wait has a limit, so a hang fails fast instead of stalling CI."""
+    return await asyncio.wait_for(awaitable, seconds)
+
+
+class FakeClock:
+    """A clock that moves only when told (for the mock's job lifecycle and expiry).
+
+    It starts at the real time, so the mock's ``expires_at`` means the same to code that
+    compares it with the real wall clock.
+    """
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Harness:
+    """A simulated API, a client for it, and an open ledger in a tmp folder."""
+
+    mock: RunningMock
+    client: VideoClient
+    ledger: Ledger
+    folder: Path
+    clock: FakeClock
+
+    @property
+    def results(self) -> Path:
+        return self.ledger.path
+
+    def requests(self, endpoint: str) -> int:
+        return self.mock.state.requests_by_endpoint[endpoint]
+
+    async def submit(self, key: str, prompt: str = "a calm sea", **passthrough: str) -> str:
+        """Create a job as the submitter does and record it; returns its job id."""
+        fields = {"model": "sora-2", "prompt": prompt, "seconds": "4", "size": "720x1280"}
+        row = len(self.ledger.states) + 2
+        job = Job(key=key, row=row, fields=fields, passthrough=passthrough)
+        video = await self.client.create(job, idempotency_key=key)
+        self.ledger.record(
+            key, {**request_columns(job), **video_changes(video), "job_id": video.id}
+        )
+        return video.id
+
+    def throttle(self, concurrency: int = 4) -> Throttle:
+        return Throttle(Pacer(None), concurrency)
+
+
+@asynccontextmanager
+async def harness(
+    tmp_path: Path, config: MockConfig | None = None, *, profile: str = "openai"
+) -> AsyncIterator[Harness]:
+    config = config or MockConfig()
+    clock = FakeClock()
+    async with running_mock(config) as mock, aiohttp.ClientSession() as session:
+        mock.state.clock = clock
+        client = VideoClient(session, mock.base_url, load_profile(profile), Secret("sk-test"))
+        results = tmp_path / "batch.results.csv"
+        with Ledger.open(results, passthrough=("campaign",)) as ledger:
+            yield Harness(mock, client, ledger, tmp_path / "videos", clock)
+
+
+def poller(h: Harness, retry: RetrySettings = FAST_RETRY) -> Poller:
+    return Poller(h.client, h.ledger, h.throttle(), retry, logger=LOG)
+
+
+def lines_for(results: Path, key: str) -> list[dict[str, str]]:
+    """Every ledger line of ``key``, oldest first."""
+    import csv
+
+    with results.open(encoding="utf-8-sig", newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row["key"] == key]
+
+
+# --------------------------------------------------------------------------- polling
+
+
+async def test_a_line_is_appended_only_when_status_or_progress_moves(tmp_path: Path) -> None:
+    async with harness(tmp_path, MockConfig(job_duration=100.0, expires_after=3600)) as h:
+        await h.submit("c-01")
+        p = poller(h)
+        assert await bounded(p.poll("c-01")) == PollResult("queued")  # unchanged: no line
+        h.clock.advance(40)
+        result = await bounded(p.poll("c-01"))
+        assert (result.status, result.changed, result.status_changed) == ("in_progress", True, True)
+        h.clock.advance(10)
+        assert (await bounded(p.poll("c-01"))).status_changed is False  # 50 %
+        await bounded(p.poll("c-01"))  # still 50 %: no line
+        h.clock.advance(50)
+        assert (await bounded(p.poll("c-01"))).status == "completed"
+        statuses = [(r["status"], r["progress"]) for r in lines_for(h.results, "c-01")]
+        assert statuses == [
+            ("queued", "0"),
+            ("in_progress", "40"),
+            ("in_progress", "50"),
+            ("completed", "100"),
+        ]
+        assert int(h.ledger.states["c-01"]["expires_at"]) == int(h.clock.now) + 3600
+        assert h.requests("retrieve") == 5
+
+
+async def test_a_moderation_failure_is_final_with_the_providers_code(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.submit("bad", "a [fail] prompt")
+        result = await bounded(poller(h).poll("bad"))
+        state = read_ledger(h.results)["bad"]
+        assert result.status == state["status"] == "failed"
+        assert state["error_code"] == "moderation_blocked"
+        assert "moderation" in state["error_message"]
+        assert not is_pending(state)
+
+
+async def test_a_job_the_provider_forgot_is_lost(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        job_id = await h.submit("gone")
+        h.mock.state.delete(job_id)
+        result = await bounded(poller(h).poll("gone"))
+        state = h.ledger.states["gone"]
+        assert (result.status, state["status"], state["error_code"]) == (
+            "lost",
+            "lost",
+            "video_not_found",
+        )
+
+
+async def test_relay_status_words_are_mapped_and_unknown_ones_stay_pending(
+    tmp_path: Path,
+) -> None:
+    config = MockConfig(profile=load_profile("relay"), status_words=RELAY_WORDS, job_duration=10.0)
+    async with harness(tmp_path, config, profile="relay") as h:
+        await h.submit("r")
+        h.clock.advance(5)
+        assert (await bounded(poller(h).poll("r"))).status == "in_progress"  # "processing"
+        config.status_words = {**RELAY_WORDS, "in_progress": "rendering"}
+        h.clock.advance(1)
+        assert (await bounded(poller(h).poll("r"))).status == "rendering"  # kept verbatim
+        assert is_pending(h.ledger.states["r"])
+        h.clock.advance(10)
+        assert (await bounded(poller(h).poll("r"))).status == "completed"  # "succeeded"
+
+
+async def test_retryable_answers_are_retried_like_creates(tmp_path: Path) -> None:
+    faults = Faults(seed=3, error_500=0.4, html_502=0.3, endpoints=frozenset({"retrieve"}))
+    async with harness(tmp_path, MockConfig(faults=faults)) as h:
+        for n in range(6):
+            await h.submit(f"k{n}")
+        p = poller(h, RetrySettings(max_attempts=20, backoff_base=0.001, backoff_max=0.01))
+        results = await bounded(asyncio.gather(*(p.poll(f"k{n}") for n in range(6))))
+        assert {r.status for r in results} == {"completed"}
+        assert h.requests("retrieve") > 6
+
+
+async def test_giving_up_keeps_the_last_status_and_reports_the_error(tmp_path: Path) -> None:
+    faults = Faults(error_503=1.0, endpoints=frozenset({"retrieve"}))
+    async with harness(tmp_path, MockConfig(faults=faults)) as h:
+        await h.submit("k")
+        result = await bounded(poller(h).poll("k"))
+        assert result.status == "queued" and result.error is not None
+        assert result.error.status == 503
+        assert h.requests("retrieve") == FAST_RETRY.max_attempts
+        assert len(lines_for(h.results, "k")) == 1  # nothing recorded for a failed poll
+
+
+async def test_a_refused_key_stops_polling_altogether(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.submit("k")
+        h.client._auth = {}  # the key was revoked overnight
+        with pytest.raises(RejectedError) as caught:
+            await bounded(poller(h).poll("k"))
+        assert caught.value.status == 401
+
+
+async def test_the_poll_after_header_comes_back_with_the_job(tmp_path: Path) -> None:
+    async with harness(tmp_path, MockConfig(job_duration=10.0, poll_after_ms=2500)) as h:
+        await h.submit("k")
+        result = await bounded(poller(h).poll("k"))
+        assert result.poll_after == 2.5
+        h.clock.advance(10)
+        assert (await bounded(poller(h).poll("k"))).poll_after is None  # final: no hint
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def test_the_schedule_honours_the_providers_hint_exactly() -> None:
+    schedule = PollSchedule(5.0, random.Random(1))
+    cadence = schedule.cadence()
+    assert schedule.next_delay(cadence, PollResult("queued", poll_after=0.75)) == 0.75
+    assert cadence.interval == 5.0  # the hint does not disturb the backoff
+
+
+def test_the_interval_grows_while_nothing_changes_and_resets_when_it_does() -> None:
+    schedule = PollSchedule(2.0, random.Random(2), max_interval=10.0)
+    cadence = schedule.cadence()
+    delays = [schedule.next_delay(cadence, PollResult("queued")) for _ in range(8)]
+    intervals = [2.0 * GROWTH**n for n in range(1, 9)]
+    for delay, interval in zip(delays, intervals, strict=True):
+        expected = min(interval, 10.0)
+        assert expected * (1 - JITTER) <= delay <= expected * (1 + JITTER)
+    assert cadence.interval == 10.0
+    schedule.next_delay(cadence, PollResult("in_progress", changed=True))  # progress only
+    assert cadence.interval == 10.0
+    schedule.next_delay(cadence, PollResult("completed", changed=True, status_changed=True))
+    assert cadence.interval == 2.0
+
+
+def test_jobs_are_spread_out_not_polled_in_the_same_instant() -> None:
+    schedule = PollSchedule(5.0, random.Random(3))
+    first = [schedule.first_delay(fresh=False, spread=True) for _ in range(200)]
+    assert all(0 <= d < 5.0 for d in first) and len(set(first)) == 200
+    assert max(first) - min(first) > 4.0
+    assert schedule.first_delay(fresh=False, spread=False) == 0.0  # one pass: now
+    fresh = schedule.first_delay(fresh=True, spread=True)
+    assert 5.0 * (1 - JITTER) <= fresh <= 5.0 * (1 + JITTER)  # just submitted: not yet
