@@ -132,7 +132,16 @@ class VideoClient:
         self._stream_timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
 
     async def create(self, job: Job, idempotency_key: str) -> Video:
-        """``POST /videos`` as multipart form: the job's fields and its image as a file part."""
+        """``POST /videos`` as multipart form: the job's fields and its image as a file part.
+
+        A remix (``job.remix_of`` set) goes to ``POST /videos/{id}/remix`` with its prompt.
+        """
+        headers = {"Idempotency-Key": idempotency_key}
+        if job.remix_of:
+            body = {"prompt": job.fields["prompt"]}
+            path = f"/videos/{job.remix_of}/remix"
+            data = await self._json("POST", path, json=body, headers=headers)
+            return Video.from_json(data, self.profile)
         with _open_image(job) as image:
             form = aiohttp.FormData(quote_fields=False, default_to_multipart=True)
             for name, value in job.fields.items():
@@ -144,7 +153,6 @@ class VideoClient:
                     filename=job.image.filename,
                     content_type=job.image.content_type,
                 )
-            headers = {"Idempotency-Key": idempotency_key}
             data = await self._json("POST", "/videos", data=form, headers=headers)
         return Video.from_json(data, self.profile)
 

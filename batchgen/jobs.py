@@ -42,6 +42,8 @@ class Job:
     image: ImageRef | None = None
     image_text: str = ""  # the image cell as the user wrote it, for the results file
     passthrough: Mapping[str, str] = field(default_factory=dict)
+    remix_of: str = ""  # a provider job id: this row remixes that video with its prompt
+    remix_source: str = ""  # the key of a manifest row whose job this row remixes, once complete
 
     @property
     def seconds(self) -> int:

@@ -60,7 +60,9 @@ BOOKKEEPING_COLUMNS = (
     "attempts",
     "timestamp",
 )
-REQUEST_COLUMNS = ("model", "prompt", "seconds", "size", "image", "style", "watermark", "private")
+REQUEST_COLUMNS = (
+    "model", "prompt", "seconds", "size", "image", "style", "watermark", "private", "remix_of",
+)  # fmt: skip
 ASSET_COLUMNS = ("expires_at", "file", "file_bytes", "sha256", "thumbnail", "spritesheet")
 FIXED_COLUMNS = BOOKKEEPING_COLUMNS + REQUEST_COLUMNS + ASSET_COLUMNS
 

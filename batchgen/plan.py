@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from batchgen.jobs import Job
-from batchgen.ledger import Record, Status
+from batchgen.ledger import ATTENTION_STATUSES, Record, Status
 
 SEND = "send"
 RECONCILE = "reconcile"  # a create may have been sent: look it up before sending again
@@ -70,7 +70,12 @@ class PlanOptions:
     max_jobs: int | None = None  # creates over every run of this results file
     max_cost: float | None = None  # estimated USD over every run of this results file
     price: Callable[[Mapping[str, str]], float | None] = no_price  # USD for a row's fields
+    following: bool = False  # jobs are polled in this run, so remixes can wait for sources
 
+
+#: A source row in these states has a video to remix, or never will.
+READY_FOR_REMIX = frozenset({Status.COMPLETED, Status.DOWNLOADED})
+FAILED_SOURCES = frozenset({Status.FAILED, Status.EXPIRED, Status.LOST, Status.SKIPPED_BUDGET})
 
 #: Ledger states whose create was, or may have been, paid for.
 PAID_STATUSES = frozenset({Status.SUBMITTING, Status.UNRESOLVED})
@@ -79,7 +84,7 @@ PAID_STATUSES = frozenset({Status.SUBMITTING, Status.UNRESOLVED})
 def plan_run(jobs: Sequence[Job], states: Mapping[str, Record], options: PlanOptions) -> Plan:
     """Decide each row's step from its latest ledger state (see README, "Resume")."""
     caps = _Caps(options, states)
-    steps = [caps.admit(_step_for(job, states.get(job.key), options)) for job in jobs]
+    steps = [caps.admit(_step_for(job, states, options)) for job in jobs]
     return Plan(tuple(steps), caps.spent_before, caps.jobs_before)
 
 
@@ -121,7 +126,27 @@ class _Caps:
         return not self._over_budget
 
 
-def _step_for(job: Job, state: Record | None, options: PlanOptions) -> Step:
+def _step_for(job: Job, states: Mapping[str, Record], options: PlanOptions) -> Step:
+    state = states.get(job.key)
+    step = _resume_step(job, state, options)
+    if step.action == SEND and job.remix_source:
+        return _remix_step(step, states.get(job.remix_source, {}), options)
+    return step
+
+
+def _remix_step(step: Step, source: Record, options: PlanOptions) -> Step:
+    """A remix of another row waits for that row's video; it cannot outlive its failure."""
+    status, name = source.get("status", ""), step.job.remix_source
+    if status in READY_FOR_REMIX:
+        return step
+    if status in (*ATTENTION_STATUSES, *FAILED_SOURCES):
+        return Step(step.job, SKIP, f"its source row {name} ended {status}")
+    if options.following:
+        return step  # the submitter holds it until the source completes
+    return Step(step.job, SKIP, "waiting for its source row to complete (rerun, or --wait)")
+
+
+def _resume_step(job: Job, state: Record | None, options: PlanOptions) -> Step:
     if state is None:
         return Step(job, SEND, "new row")
     status, job_id = state.get("status", ""), state.get("job_id", "")

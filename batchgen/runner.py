@@ -200,6 +200,7 @@ def _plan_options(request: RunRequest, prepared: Prepared) -> PlanOptions:
         max_cost=request.max_cost,
         max_jobs=request.max_jobs,
         price=profile.estimate_cost,
+        following=request.follow is not None and request.follow.wait,
     )
 
 

@@ -17,18 +17,21 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batchgen.client import Video, VideoClient
 from batchgen.errors import ApiError, OutcomeUnknownError, RejectedError, UnresolvedError
 from batchgen.jobs import Job
-from batchgen.ledger import Ledger, Status
+from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status
 from batchgen.pacing import Throttle
-from batchgen.plan import RECONCILE, Step
+from batchgen.plan import FAILED_SOURCES, READY_FOR_REMIX, RECONCILE, Step
 from batchgen.progress import Progress
 from batchgen.reconcile import FOUND, UNKNOWN, Reconciler
 from batchgen.retry import RetrySettings, retrying
+
+#: How often a remix checks whether its source row has completed (an in-memory look).
+SOURCE_CHECK_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,11 @@ class Submitter:
         self.tally = SubmitTally()
 
     async def run(self, steps: Sequence[Step]) -> SubmitTally:
-        """Submit every step, or as many as a stop signal allows."""
-        queue = deque(steps)
+        """Submit every step, or as many as a stop signal allows.
+
+        Remixes of other rows go last, so that waiting for their sources holds no one up.
+        """
+        queue = deque(sorted(steps, key=lambda step: bool(step.job.remix_source)))
         workers = [
             asyncio.create_task(self._work(queue))
             for _ in range(min(self._settings.concurrency, len(queue)))
@@ -112,6 +118,8 @@ class Submitter:
         job = step.job
         try:
             video = await self._create_once(job, maybe_sent=step.action == RECONCILE)
+        except _StoppedWaiting:
+            return "not sent"  # nothing was sent: the next run sends it
         except RejectedError as exc:
             return self._fail(job, Status.REJECTED, exc)
         except UnresolvedError as exc:
@@ -156,6 +164,8 @@ class Submitter:
         return None
 
     async def _send(self, job: Job) -> Video:
+        if job.remix_source:
+            job = replace(job, remix_of=await self._source_job_id(job))
         async with self._throttle:
             attempts = int(self._ledger.states.get(job.key, {}).get("attempts") or 0) + 1
             changes = {**request_columns(job), "status": Status.SUBMITTING, "attempts": attempts}
@@ -164,6 +174,18 @@ class Submitter:
             video = await self._client.create(job, idempotency_key=job.key)
         self._throttle.pacer.succeeded()
         return video
+
+    async def _source_job_id(self, job: Job) -> str:
+        """Wait until the row ``job`` remixes has completed (the follower records it)."""
+        while not self._stop.is_set():
+            source = self._ledger.states.get(job.remix_source, {})
+            status = source.get("status", "")
+            if status in READY_FOR_REMIX:
+                return source["job_id"]
+            if status in FAILED_SOURCES or status in ATTENTION_STATUSES:
+                raise RejectedError(f"its source row {job.remix_source} ended {status}")
+            await asyncio.sleep(SOURCE_CHECK_SECONDS)
+        raise _StoppedWaiting()
 
     def _fail(self, job: Job, status: str, error: ApiError) -> str:
         changes = {
@@ -176,9 +198,15 @@ class Submitter:
         return status
 
 
+class _StoppedWaiting(Exception):
+    """A stop signal arrived while a remix waited for its source: nothing was sent."""
+
+
 def request_columns(job: Job) -> dict[str, object]:
     """The ledger columns describing what is sent for ``job`` (and its passthrough)."""
-    return {**job.passthrough, **job.fields, "row": job.row, "image": job.image_text}
+    remix = job.remix_of or job.remix_source
+    columns = {**job.passthrough, **job.fields, "row": job.row, "image": job.image_text}
+    return {**columns, "remix_of": remix} if remix else columns
 
 
 def _video_columns(video: Video) -> dict[str, object]:
