@@ -26,6 +26,7 @@ from batchgen.jobs import Job
 from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status
 from batchgen.pacing import Throttle
 from batchgen.plan import FAILED_SOURCES, READY_FOR_REMIX, RECONCILE, Step
+from batchgen.poll import video_changes
 from batchgen.progress import Progress
 from batchgen.reconcile import FOUND, UNKNOWN, Reconciler
 from batchgen.retry import RetrySettings, retrying
@@ -126,7 +127,8 @@ class Submitter:
             return self._fail(job, Status.UNRESOLVED, exc)
         except ApiError as exc:
             return self._fail(job, Status.ERROR, exc)
-        state = self._ledger.record(job.key, _video_columns(video), durable=True)
+        changes = {"job_id": video.id, **video_changes(video)}
+        state = self._ledger.record(job.key, changes, durable=True)
         if self._on_submitted is not None:
             self._on_submitted(job.key)
         return state["status"]
@@ -207,14 +209,3 @@ def request_columns(job: Job) -> dict[str, object]:
     remix = job.remix_of or job.remix_source
     columns = {**job.passthrough, **job.fields, "row": job.row, "image": job.image_text}
     return {**columns, "remix_of": remix} if remix else columns
-
-
-def _video_columns(video: Video) -> dict[str, object]:
-    return {
-        "job_id": video.id,
-        "status": video.status,
-        "progress": video.progress,
-        "error_code": video.error_code,
-        "error_message": video.error_message,
-        "expires_at": video.expires_at or "",
-    }
