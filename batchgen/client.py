@@ -15,8 +15,14 @@ import html
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext, suppress
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import (
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+    suppress,
+)
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -128,6 +134,7 @@ class VideoClient:
         self.base_url = base_url.rstrip("/")
         self.profile = profile
         self._auth = {profile.auth_header: profile.auth_value(api_key.value)} if api_key else {}
+        self._secret = api_key.value if api_key else ""
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._stream_timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
 
@@ -172,8 +179,13 @@ class VideoClient:
         if after:
             params["after"] = after
         data = await self._json("GET", "/videos", params=params)
-        raw_items = data.get("data")
-        items: list[Any] = raw_items if isinstance(raw_items, list) else []
+        items = data.get("data")
+        if not isinstance(items, list):
+            # Not a page at all (a relay's error in a 200, a CDN page): "no jobs" would
+            # make a lost create look absent and get it sent, and paid for, twice.
+            raise BadResponseError(
+                f"the provider's list answer has no 'data' list: {_excerpt(json.dumps(data))}"
+            )
         videos = tuple(Video.from_json(item, self.profile) for item in items)
         last = data.get("last_id") or (videos[-1].id if videos else None)
         return VideoPage(videos, bool(data.get("has_more")), last)
@@ -188,26 +200,45 @@ class VideoClient:
         params = {} if variant == "video" else {"variant": variant}
         digest, size = hashlib.sha256(), 0
         try:
-            async with self._request(
-                "GET", f"/videos/{job_id}/content", params=params, timeout=self._stream_timeout
-            ) as response:
-                await _raise_for_status(response)
-                with partial.open("wb") as out:
-                    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
+            with self._scrubbed():
+                async with self._request(
+                    "GET", f"/videos/{job_id}/content", params=params, timeout=self._stream_timeout
+                ) as response:
+                    await _raise_for_status(response)
+                    with partial.open("wb") as out:
+                        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            size += len(chunk)
             partial.replace(dest)
         finally:
             with suppress(FileNotFoundError):
                 partial.unlink()
         return Download(dest, size, digest.hexdigest())
 
+    @contextmanager
+    def _scrubbed(self) -> Iterator[None]:
+        """Errors never quote the key, even when the provider's answer does (a relay that
+        echoes the Authorization header in "invalid token: …" would put it in the results)."""
+        try:
+            yield
+        except ApiError as exc:
+            if self._secret and self._secret in exc.message:
+                exc.message = exc.message.replace(self._secret, "***")
+                exc.args = (exc.message,)
+            raise
+
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         data, _headers = await self._json_and_headers(method, path, **kwargs)
         return data
 
     async def _json_and_headers(
+        self, method: str, path: str, **kwargs: Any
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        with self._scrubbed():
+            return await self._json_and_headers_raw(method, path, **kwargs)
+
+    async def _json_and_headers_raw(
         self, method: str, path: str, **kwargs: Any
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         async with self._request(method, path, **kwargs) as response:

@@ -9,6 +9,7 @@ is sent, which is what makes "never pay twice" hold across crashes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -115,9 +116,20 @@ class Ledger:
 
         Raises :class:`LockHeldError` when another run holds it.
         """
+        if path.parent.exists() and not path.parent.is_dir():
+            raise LedgerError(f"{path}: {path.parent} is a file, not a folder")
         if not path.parent.is_dir():
             raise LedgerError(f"{path}: the folder {path.parent} does not exist")
-        lock = FileLock(f"{path}.lock")
+        lock_path = Path(f"{path}.lock")
+        try:
+            # filelock reports some failures as contention (ENOENT) and lets others escape
+            # (EACCES): creating the lock file first says plainly that the folder is the problem.
+            lock_path.touch(exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                f"{path}: cannot create files in {path.parent}: {exc.strerror}"
+            ) from None
+        lock = FileLock(str(lock_path))
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -125,6 +137,8 @@ class Ledger:
                 f"{path}: another batchgen run is using this results file "
                 f"(lock {path}.lock); wait for it to finish"
             ) from None
+        except OSError as exc:
+            raise LedgerError(f"{path}: cannot lock {lock_path}: {exc.strerror}") from None
         try:
             return cls._open_locked(path, passthrough, lock)
         except BaseException:
@@ -150,15 +164,28 @@ class Ledger:
     def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        try:
+            self.close()
+        except LedgerError:
+            if exc_type is None:
+                raise  # else the error already on its way (e.g. a full disk) says it all
 
     def close(self) -> None:
-        """Flush, sync and release the lock."""
-        if not self._handle.closed:
-            _sync(self._handle)
-            self._handle.close()
-        self._lock.release()
+        """Flush, sync and release the lock (released whatever happens)."""
+        try:
+            if not self._handle.closed:
+                try:
+                    _sync(self._handle)
+                finally:
+                    with contextlib.suppress(OSError):  # bytes a failed append left behind
+                        self._handle.close()
+        except OSError as exc:
+            raise LedgerError(
+                f"{self.path}: cannot write the results file: {exc.strerror}"
+            ) from None
+        finally:
+            self._lock.release()
 
     def record(self, key: str, changes: Mapping[str, object], *, durable: bool = False) -> Record:
         """Append the new state of ``key`` (its previous state updated by ``changes``).

@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -64,9 +65,21 @@ class Manifest:
 class _Unreadable(Exception):
     """A file cannot be read at all; the message says why, for a :class:`Problem`."""
 
-    def __init__(self, message: str, row: int | None = None) -> None:
+    def __init__(self, message: str, row: int | None = None, column: str | None = None) -> None:
         super().__init__(message)
         self.row = row
+        self.column = column
+
+
+class _BadBytes(_Unreadable):
+    """Bytes that are not text in the file's encoding. ``text`` is the file decoded as UTF-8
+    with every undecodable byte kept as a lone surrogate; ``index`` is the first of them, so
+    the reader can say in which row and cell it is."""
+
+    def __init__(self, message: str, text: str, index: int) -> None:
+        super().__init__(message)
+        self.text = text
+        self.index = index
 
 
 @dataclass
@@ -187,7 +200,7 @@ def _load_spreadsheet(
                 ".xlsx or .yaml (save an old .xls workbook as .xlsx)"
             )
     except _Unreadable as exc:
-        builder.problem(source, exc.row, None, str(exc))
+        builder.problem(source, exc.row, exc.column, str(exc))
         return []
     return _table_rows(table, builder)
 
@@ -247,8 +260,16 @@ def _header_names(table: _Table, builder: _Builder) -> list[str | None]:
 
 
 def _read_delimited(path: Path, source: str, builder: _Builder) -> _Table:
-    text = decode_text(_read_bytes(path))
+    try:
+        text = decode_text(_read_bytes(path))
+    except _BadBytes as exc:
+        row, column = _locate_in_csv(exc.text, exc.index, _delimiter(path, exc.text))
+        raise _Unreadable(str(exc), row=row, column=column) from None
     delimiter = _delimiter(path, text)
+    # No cell can be longer than the file; the csv module's default cap (131,072 characters)
+    # would otherwise hide an over-long prompt behind "field larger than field limit".
+    if csv.field_size_limit() < len(text):
+        csv.field_size_limit(len(text))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
@@ -316,9 +337,104 @@ def decode_text(data: bytes) -> str:
             "byte-order mark, save it as UTF-8"
         )
     try:
-        return _decode(data, "utf-8")
-    except _Unreadable:
-        return _decode(data, "gb18030")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _decode_legacy(data)
+    return _checked(text)
+
+
+#: A run of bytes outside ASCII, and a GB18030 character (two bytes, or four with digits).
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+_GB_CHARACTER = re.compile(rb"[\x81-\xfe](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x40-\xfe])")
+
+
+def _decode_legacy(data: bytes) -> str:
+    """A file that is not UTF-8: GB18030 when it looks like Chinese text, else an error
+    naming the first byte that is not UTF-8.
+
+    GB18030 decodes almost any byte soup, so it is not a fallback to take on trust: a UTF-8
+    file with a few rows pasted from a Windows-1252 file, or a whole Windows-1252 file,
+    would come out as plausible-looking Chinese characters and be paid for as prompts.
+    """
+    escaped = data.decode("utf-8", errors="surrogateescape")
+    index = next(i for i, char in enumerate(escaped) if _is_escaped_byte(char))
+    byte = f"0x{ord(escaped[index]) - 0xDC00:02X}"
+    utf8_runs = other_runs = 0
+    for run in _HIGH_RUN.finditer(data):
+        try:
+            run.group().decode("utf-8")
+            utf8_runs += 1
+        except UnicodeDecodeError:
+            other_runs += 1
+    # Chinese text in GB18030 is valid UTF-8 only by chance, in a few short runs; a file
+    # where most non-ASCII runs are UTF-8 is a UTF-8 file with some foreign bytes in it.
+    if utf8_runs >= other_runs:
+        raise _BadBytes(
+            f"byte {byte} is not UTF-8, unlike the rest of the file: it mixes text encodings "
+            "(rows pasted from another file?); retype this cell and save the file as CSV UTF-8",
+            escaped,
+            index,
+        )
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or not _looks_like_gb18030(data):
+        raise _BadBytes(
+            f"byte {byte} is not UTF-8 (nor GB18030, as Excel writes on Chinese Windows): "
+            "save the file as CSV UTF-8",
+            escaped,
+            index,
+        )
+    return text
+
+
+def _looks_like_gb18030(data: bytes) -> bool:
+    """Chinese characters in GB18030 have a trail byte above ASCII (the GB2312 area) but for
+    rare ones; a Windows-1252 "é" or "è" before an ASCII letter makes an ASCII-trailed pair."""
+    characters = _GB_CHARACTER.findall(data)
+    ascii_trailed = sum(1 for char in characters if len(char) == 2 and char[1] < 0x80)
+    return ascii_trailed * 10 <= len(characters)
+
+
+def _is_escaped_byte(char: str) -> bool:
+    return "\udc80" <= char <= "\udcff"
+
+
+def _locate_in_csv(text: str, index: int, delimiter: str) -> tuple[int, str | None]:
+    """The row (header = 1) and column of ``text[index]``, for a message."""
+    consumed = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in io.StringIO(text, newline=""):
+            consumed += len(line)
+            yield line
+
+    header: list[str] = []
+    try:
+        for number, cells in enumerate(csv.reader(lines(), delimiter=delimiter), start=1):
+            header = header or cells
+            if consumed <= index:
+                continue
+            for position, cell in enumerate(cells):
+                if any(_is_escaped_byte(char) for char in cell):
+                    name = header[position] if position < len(header) and number > 1 else ""
+                    if name and not any(_is_escaped_byte(char) for char in name):
+                        return number, fold_header(name)
+                    return number, f"column {get_column_letter(position + 1)}"
+            return number, None
+    except csv.Error:
+        pass
+    return text.count("\n", 0, index) + 1, None
+
+
+def _checked(text: str) -> str:
+    if not text.strip():
+        raise _Unreadable("the file is empty")
+    if "\x00" in text:
+        raise _Unreadable("is binary, not text (it contains NUL characters)")
+    return text
 
 
 def _decode(data: bytes, encoding: str) -> str:
@@ -326,13 +442,10 @@ def _decode(data: bytes, encoding: str) -> str:
         text = data.decode(encoding)
     except UnicodeDecodeError:
         raise _Unreadable(
-            "is not readable text (neither UTF-8, UTF-16 nor GB18030); save it as CSV UTF-8"
+            f"is not readable text (it starts with a {encoding} byte-order mark, but is not "
+            f"{encoding}); save it as CSV UTF-8"
         ) from None
-    if not text.strip():
-        raise _Unreadable("the file is empty")
-    if "\x00" in text:
-        raise _Unreadable("is binary, not text (it contains NUL characters)")
-    return text
+    return _checked(text)
 
 
 # --- .xlsx ---------------------------------------------------------------------------------
@@ -522,6 +635,9 @@ def _load_yaml(
     source = display_name(path)
     try:
         text = decode_text(_read_bytes(path))
+    except _BadBytes as exc:
+        builder.problem(source, exc.text.count("\n", 0, exc.index) + 1, None, str(exc))
+        return [], {}
     except _Unreadable as exc:
         builder.problem(source, None, None, str(exc))
         return [], {}

@@ -16,12 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batchgen.client import Video, VideoClient
-from batchgen.errors import ApiError, OutcomeUnknownError, RejectedError, UnresolvedError
+from batchgen.errors import (
+    ApiError,
+    OutcomeUnknownError,
+    RejectedError,
+    RetryableError,
+    UnresolvedError,
+)
 from batchgen.jobs import Job
 from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status
 from batchgen.pacing import Throttle
@@ -75,6 +81,7 @@ class Submitter:
         self._stop = stop
         self._on_submitted = on_submitted  # e.g. hands new jobs to the poller at once
         self._reconciler = Reconciler(client, ledger.job_ids, throttle)
+        self._gates: dict[tuple[str, ...], _Gate] = {}
         self.tally = SubmitTally()
 
     async def run(self, steps: Sequence[Step]) -> SubmitTally:
@@ -135,25 +142,40 @@ class Submitter:
 
     async def _create_once(self, job: Job, *, maybe_sent: bool) -> Video:
         """Create the job, retrying what can be retried, never resending a create blindly."""
-        async for attempt in retrying(self._settings.retry, self._throttle.pacer):
-            with attempt:
-                if maybe_sent:
-                    found = await self._look_up(job)
-                    if found is not None:
-                        return found
-                maybe_sent = True
-                try:
-                    return await self._send(job)
-                except OutcomeUnknownError:
-                    raise
-                except ApiError:
-                    maybe_sent = False  # the provider answered: nothing was created
-                    raise
+        try:
+            async for attempt in retrying(self._settings.retry, self._throttle.pacer):
+                with attempt:
+                    if maybe_sent:
+                        found = await self._look_up(job)
+                        if found is not None:
+                            return found
+                    maybe_sent = True
+                    try:
+                        return await self._send(job)
+                    except OutcomeUnknownError:
+                        raise
+                    except ApiError:
+                        maybe_sent = False  # the provider answered: nothing was created
+                        raise
+        except RetryableError as exc:
+            if not maybe_sent:
+                raise
+            # Out of attempts with a create that may have made a job: recorded as 'error'
+            # it would be sent again blindly by the next run; 'unresolved' is looked up first.
+            raise UnresolvedError(
+                f"gave up after retries, and a create may have reached the provider "
+                f"({exc.message}): the next run looks it up before sending it again",
+                status=exc.status,
+                code=exc.code,
+            ) from exc
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def _look_up(self, job: Job) -> Video | None:
         intent = self._ledger.states.get(job.key, {}).get("timestamp", "")
-        lookup = await self._reconciler.look_up(job, intent)
+        # An identical row's create in flight may have made a job not yet in the ledger:
+        # look up only when none is in flight, and start none while looking.
+        async with self._gate(job).looking():
+            lookup = await self._reconciler.look_up(job, intent)
         if lookup.outcome == FOUND:
             return lookup.video
         if lookup.outcome == UNKNOWN:
@@ -168,7 +190,8 @@ class Submitter:
     async def _send(self, job: Job) -> Video:
         if job.remix_source:
             job = replace(job, remix_of=await self._source_job_id(job))
-        async with self._throttle:
+        # The gate before the throttle: a lookup holding the gate needs throttle slots.
+        async with self._gate(job).creating(), self._throttle:
             attempts = int(self._ledger.states.get(job.key, {}).get("attempts") or 0) + 1
             changes = {**request_columns(job), "status": Status.SUBMITTING, "attempts": attempts}
             changes.update(error_code="", error_message="")
@@ -188,6 +211,12 @@ class Submitter:
                 raise RejectedError(f"its source row {job.remix_source} ended {status}")
             await asyncio.sleep(SOURCE_CHECK_SECONDS)
         raise _StoppedWaiting()
+
+    def _gate(self, job: Job) -> _Gate:
+        signature = tuple(
+            job.fields.get(name, "") for name in ("model", "prompt", "seconds", "size")
+        )
+        return self._gates.setdefault(signature, _Gate())
 
     def _fail(self, job: Job, status: str, error: ApiError) -> str:
         changes = {
@@ -209,3 +238,42 @@ def request_columns(job: Job) -> dict[str, object]:
     remix = job.remix_of or job.remix_source
     columns = {**job.passthrough, **job.fields, "row": job.row, "image": job.image_text}
     return {**columns, "remix_of": remix} if remix else columns
+
+
+class _Gate:
+    """Creates of one content run together; a lookup for that content runs alone, and
+    waiting lookups go first so that a stream of identical creates cannot starve them."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+        self._creates = 0
+        self._looking = False
+        self._lookups_waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def creating(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._looking and not self._lookups_waiting)
+            self._creates += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._creates -= 1
+                self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def looking(self) -> AsyncIterator[None]:
+        async with self._changed:
+            self._lookups_waiting += 1
+            try:
+                await self._changed.wait_for(lambda: not self._looking and not self._creates)
+            finally:
+                self._lookups_waiting -= 1
+            self._looking = True
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._looking = False
+                self._changed.notify_all()

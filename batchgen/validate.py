@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from batchgen.errors import Problem
+from batchgen.errors import ManifestError, Problem
 from batchgen.images import ImageInfo, ImageProblem, inspect_image, resolve_inside
 from batchgen.jobs import CORE_FIELDS, ImageRef, InvalidRow, Job, KeyMaker
-from batchgen.manifest import Manifest, ManifestRow
+from batchgen.manifest import Manifest, ManifestRow, display_name
 from batchgen.profile import ExtraField, Profile
 
 #: Extra fields some provider takes; in a manifest for a profile without them they are errors,
@@ -248,8 +248,13 @@ def validate_manifest(
     """Check every row of ``manifest`` against ``profile`` and build its jobs.
 
     Image cells are relative to ``image_root`` when given, else to the manifest's folder,
-    and must stay inside that folder.
+    and must stay inside that folder. A manifest without a single row raises
+    :class:`ManifestError`: it is the wrong file or sheet far more often than a night with
+    nothing to do, and a run that "succeeds" on it would hide that.
     """
+    if not manifest.rows:
+        message = "has no rows to send (only a header?): is it the right file or sheet?"
+        raise ManifestError([Problem(display_name(manifest.path), None, None, message)])
     extras: dict[str, ExtraField | None] = dict.fromkeys(KNOWN_EXTRA_FIELDS)
     extras.update(profile.extra_fields)
     special = frozenset({"id", "image", *CORE_FIELDS, *extras})

