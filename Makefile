@@ -38,5 +38,10 @@ typecheck: $(STAMP)
 unit: $(STAMP) chromium
 	$(BIN)/pytest -q
 
+# Figures, not tests: prints a table (README, "Performance"). `make bench ARGS=--quick` for a smoke run.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m benchmarks.bench $(ARGS)
+
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -68,6 +68,7 @@ ASSET_COLUMNS = ("expires_at", "file", "file_bytes", "sha256", "thumbnail", "spr
 FIXED_COLUMNS = BOOKKEEPING_COLUMNS + REQUEST_COLUMNS + ASSET_COLUMNS
 
 BOM = "\ufeff".encode()
+SHARED_CHARS = 16  # values this short repeat across rows (status, model, size): kept once
 
 Record = dict[str, str]
 
@@ -86,8 +87,8 @@ def read_ledger(path: Path) -> dict[str, Record]:
     """The latest state of every key in an existing results file (empty if there is none)."""
     if not path.exists():
         return {}
-    _header, records, _end = _parse(path)
-    return _latest(records)
+    _header, states, _end = _parse(path)
+    return states
 
 
 class Ledger:
@@ -149,10 +150,10 @@ class Ledger:
     def _open_locked(cls, path: Path, passthrough: Sequence[str], lock: FileLock) -> Ledger:
         try:
             if path.exists() and path.stat().st_size > 0:
-                header, records, end = _parse(path)
+                header, states, end = _parse(path)
                 _truncate(path, end)
                 handle = path.open("ab")
-                return cls(path, header, _latest(records), handle, lock)
+                return cls(path, header, states, handle, lock)
             header = list(FIXED_COLUMNS) + [c for c in passthrough if c not in FIXED_COLUMNS]
             handle = path.open("wb")
             handle.write(BOM + _encode_line(header))
@@ -228,55 +229,72 @@ def _sync(handle: BinaryIO) -> None:
     os.fsync(handle.fileno())
 
 
-def _parse(path: Path) -> tuple[list[str], list[Record], int]:
-    """Header, complete records, and the byte offset where the complete records end."""
+def _parse(path: Path) -> tuple[list[str], dict[str, Record], int]:
+    """Header, the latest state of every key, and the byte offset where whole lines end.
+
+    The file is read line by line and each key keeps only its latest line, so memory holds
+    one state per row, never the file's text or its superseded lines.
+    """
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            return _parse_lines(path, handle)
     except OSError as exc:
         raise LedgerError(f"{path}: cannot read the results file: {exc.strerror}") from None
+
+
+def _parse_lines(path: Path, handle: BinaryIO) -> tuple[list[str], dict[str, Record], int]:
+    reader = _Lines(path, handle)
+    records = csv.reader(reader)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise LedgerError(f"{path}: not a batchgen results file (not UTF-8)") from None
-    rows = list(_records_with_ends(text))
-    if not rows or "key" not in rows[0][0] or "status" not in rows[0][0]:
+        header = next(records)
+    except (StopIteration, csv.Error):
+        header = []
+    if "key" not in header or "status" not in header:
         raise LedgerError(f"{path}: not a batchgen results file (no key/status header)")
-    header = rows[0][0]
-    records, end_chars = [], rows[0][1]
-    for values, end in rows[1:]:
-        if len(values) != len(header) or text[end - 1] != "\n":
-            break  # a torn line from a crash: everything before it is whole
-        records.append(dict(zip(header, values, strict=True)))
-        end_chars = end
-    bom = len(BOM) if raw.startswith(BOM) else 0
-    return header, records, bom + len(text[:end_chars].encode("utf-8"))
-
-
-def _records_with_ends(text: str) -> Iterator[tuple[list[str], int]]:
-    """CSV records with the character offset just past each, quoted newlines included."""
-    consumed = 0
-
-    def lines() -> Iterator[str]:
-        nonlocal consumed
-        # io splits only on \r and \n, as csv expects (str.splitlines would split on U+2028)
-        for line in io.StringIO(text, newline=""):
-            consumed += len(line)
-            yield line
-
-    reader = csv.reader(lines())
-    try:
-        for values in reader:
-            yield values, consumed
-    except csv.Error:
-        return  # an unterminated quote at the end: a torn line
-
-
-def _latest(records: Iterable[Record]) -> dict[str, Record]:
     states: dict[str, Record] = {}
-    for record in records:
-        if record.get("key"):
-            states[record["key"]] = record
-    return states
+    shared: dict[str, str] = {}  # one object per repeated short value: status, model, size…
+    whole = reader.consumed
+    try:
+        for values in records:
+            if len(values) != len(header) or not reader.ends_line:
+                break  # a torn line from a crash: everything before it is whole
+            record = {
+                name: _share(shared, value) for name, value in zip(header, values, strict=True)
+            }
+            if record.get("key"):
+                states[record["key"]] = record
+            whole = reader.consumed
+    except csv.Error:
+        pass  # an unterminated quote at the end: a torn line
+    return header, states, whole
+
+
+def _share(shared: dict[str, str], value: str) -> str:
+    """The one object kept for a short value; long ones (prompts, ids) are left alone."""
+    return shared.setdefault(value, value) if len(value) <= SHARED_CHARS else value
+
+
+class _Lines:
+    """The file's lines as text for :mod:`csv`, counting the bytes consumed so far."""
+
+    def __init__(self, path: Path, handle: BinaryIO) -> None:
+        self._path = path
+        self._handle = handle
+        self.consumed = 0
+        self.ends_line = True
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self._handle:  # split at b"\n" only; a quoted lone \r stays inside
+            line = raw[len(BOM) :] if self.consumed == 0 and raw.startswith(BOM) else raw
+            self.consumed += len(raw)
+            self.ends_line = raw.endswith(b"\n")
+            try:
+                # a line torn by a crash may end inside a character; it is dropped anyway
+                yield line.decode("utf-8", errors="strict" if self.ends_line else "replace")
+            except UnicodeDecodeError:
+                raise LedgerError(
+                    f"{self._path}: not a batchgen results file (not UTF-8)"
+                ) from None
 
 
 def _truncate(path: Path, end: int) -> None:

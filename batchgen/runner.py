@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
@@ -134,7 +134,9 @@ def prepare(
     manifest = load_manifest(manifest_path, sheet=sheet)
     chosen = load_profile(profile or manifest.profile or DEFAULT_PROFILE)
     report = validate_manifest(manifest, chosen, image_root=image_root)
-    return Prepared(manifest, chosen, report)
+    # The jobs carry what each row sends; its raw cells are not needed after validation,
+    # and for 100,000 rows they are ~60 MB.
+    return Prepared(replace(manifest, rows=()), chosen, report)
 
 
 def results_path_for(request: RunRequest, manifest: Manifest) -> Path:
