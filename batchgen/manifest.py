@@ -27,11 +27,20 @@ import yaml
 from openpyxl.utils import get_column_letter
 
 from batchgen.errors import ManifestError, Problem
+from batchgen.expand import TAKE_COLUMN, Expansion, ExpansionError, template_fields
+from batchgen.fit import FitError, check_fit
 
 DELIMITED_SUFFIXES = (".csv", ".tsv", ".txt")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 YAML_SUFFIXES = (".yaml", ".yml")
-YAML_KEYS = ("base_url", "columns", "defaults", "output", "profile", "rows", "sheet", "source")
+YAML_KEYS = (
+    "base_url", "columns", "defaults", "image_fit", "matrix", "max_cost", "output", "pad_color",
+    "profile", "prompt_template", "rows", "sheet", "source", "takes",
+)  # fmt: skip
+SCALAR_SETTINGS = (
+    "base_url", "image_fit", "max_cost", "output", "pad_color", "profile", "prompt_template",
+    "sheet", "source", "takes",
+)  # fmt: skip
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -60,6 +69,10 @@ class Manifest:
     profile: str | None = None
     base_url: str | None = None
     output: Path | None = None
+    max_cost: float | None = None
+    image_fit: str | None = None  # cover, contain, stretch or none, for every row
+    pad_color: str | None = None
+    expansion: Expansion = field(default_factory=Expansion)
 
 
 class _Unreadable(Exception):
@@ -126,14 +139,21 @@ def load_manifest(path: Path, *, sheet: str | None = None) -> Manifest:
     builder = _Builder()
     suffix = path.suffix.lower()
     settings: dict[str, str] = {}
+    matrix: dict[str, tuple[str, ...]] = {}
     if suffix in YAML_SUFFIXES:
-        rows, settings = _load_yaml(path, sheet, builder)
+        rows, settings, matrix = _load_yaml(path, sheet, builder)
     else:
         rows = _load_spreadsheet(path, sheet, builder, display_name(path))
+    numbers = _numeric_settings(settings, display_name(path), builder)
+    _check_expansion_settings(settings, display_name(path), builder)
     if builder.problems:
         raise ManifestError(builder.problems)
     folder = path.parent
+    expansion = Expansion(settings.get("prompt_template"), matrix, int(numbers.get("takes", 1)))
     builder.columns.update(dict.fromkeys(builder.defaults))
+    builder.columns.update(dict.fromkeys(expansion.columns))
+    if any("takes" in row.values for row in rows):
+        builder.columns[TAKE_COLUMN] = None  # a row's own takes: the results say which take
     output = settings.get("output")
     return Manifest(
         path=path,
@@ -143,7 +163,44 @@ def load_manifest(path: Path, *, sheet: str | None = None) -> Manifest:
         profile=settings.get("profile"),
         base_url=settings.get("base_url"),
         output=None if output is None else folder / output,
+        max_cost=numbers.get("max_cost"),
+        image_fit=settings.get("image_fit"),
+        pad_color=settings.get("pad_color"),
+        expansion=expansion,
     )
+
+
+def _check_expansion_settings(settings: Mapping[str, str], source: str, builder: _Builder) -> None:
+    """A malformed ``prompt_template:`` or ``image_fit:`` is one problem, not one per row."""
+    try:
+        if "prompt_template" in settings:
+            template_fields(settings["prompt_template"])
+    except ExpansionError as exc:
+        builder.problem(source, None, exc.column, exc.message)
+    try:
+        check_fit(settings.get("image_fit", "none"), settings.get("pad_color", "black"))
+    except FitError as exc:
+        builder.problem(source, None, "image_fit", str(exc))
+
+
+def _numeric_settings(
+    settings: Mapping[str, str], source: str, builder: _Builder
+) -> dict[str, float]:
+    """``max_cost:`` (a number of USD) and ``takes:`` (a whole number from 1), checked."""
+    numbers: dict[str, float] = {}
+    for key, whole in (("max_cost", False), ("takes", True)):
+        if key not in settings:
+            continue
+        try:
+            number = float(settings[key])
+        except ValueError:
+            number = -1.0
+        if number < (1 if whole else 0) or (whole and number != int(number)) or number > 1e9:
+            kind = "a whole number from 1" if whole else "a number of US dollars"
+            builder.problem(source, None, key, f"{settings[key]!r} is not {kind}")
+            continue
+        numbers[key] = number
+    return numbers
 
 
 def display_name(path: Path) -> str:
@@ -631,28 +688,28 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
 
 def _load_yaml(
     path: Path, sheet: str | None, builder: _Builder
-) -> tuple[list[ManifestRow], dict[str, str]]:
+) -> tuple[list[ManifestRow], dict[str, str], dict[str, tuple[str, ...]]]:
     source = display_name(path)
     try:
         text = decode_text(_read_bytes(path))
     except _BadBytes as exc:
         builder.problem(source, exc.text.count("\n", 0, exc.index) + 1, None, str(exc))
-        return [], {}
+        return [], {}, {}
     except _Unreadable as exc:
         builder.problem(source, None, None, str(exc))
-        return [], {}
+        return [], {}, {}
     loader = _NoAliasLoader(text)
     try:
         top = _compose(loader, source, builder)
         if top is None:
-            return [], {}
+            return [], {}, {}
         yaml_file = _YamlFile(loader, source, builder)
         if isinstance(top, yaml.SequenceNode):
-            return _yaml_rows(yaml_file, top), {}
+            return _yaml_rows(yaml_file, top), {}, {}
         if isinstance(top, yaml.MappingNode):
             return _yaml_mapping(yaml_file, top, path, sheet)
         builder.problem(source, _line(top), None, "expected a list of rows or a mapping with rows:")
-        return [], {}
+        return [], {}, {}
     finally:
         loader.dispose()
 
@@ -694,7 +751,7 @@ def _yaml_rows(yaml_file: _YamlFile, node: yaml.Node) -> list[ManifestRow]:
 
 def _yaml_mapping(
     yaml_file: _YamlFile, top: yaml.Node, path: Path, sheet: str | None
-) -> tuple[list[ManifestRow], dict[str, str]]:
+) -> tuple[list[ManifestRow], dict[str, str], dict[str, tuple[str, ...]]]:
     sections: dict[str, yaml.Node] = {}
     for key_node, key, value_node in yaml_file.pairs(top, "the manifest"):
         if key in YAML_KEYS:
@@ -720,12 +777,28 @@ def _yaml_mapping(
         rows += _yaml_rows(yaml_file, sections["rows"])
     elif "source" not in sections:
         yaml_file.problem(top, "expected rows: (a list of rows) or source: (a CSV or .xlsx file)")
-    return rows, settings
+    matrix = _yaml_matrix(yaml_file, sections["matrix"]) if "matrix" in sections else {}
+    return rows, settings, matrix
+
+
+def _yaml_matrix(yaml_file: _YamlFile, node: yaml.Node) -> dict[str, tuple[str, ...]]:
+    """``matrix:``: column -> the list of values every row is expanded over."""
+    matrix: dict[str, tuple[str, ...]] = {}
+    for key_node, key, value_node in yaml_file.pairs(node, "matrix:"):
+        if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
+            yaml_file.problem(value_node, f"matrix: {key!r} must be a list of values", key)
+            continue
+        texts = [yaml_file.scalar(item, f"a value of matrix: {key!r}") for item in value_node.value]
+        values = tuple(dict.fromkeys(t for t in texts if t))
+        if len(values) != len(texts):
+            yaml_file.problem(key_node, f"matrix: {key!r} has blank or repeated values", key)
+        matrix[yaml_file.builder.name(key)] = values
+    return matrix
 
 
 def _yaml_settings(yaml_file: _YamlFile, sections: Mapping[str, yaml.Node]) -> dict[str, str]:
     settings: dict[str, str] = {}
-    for key in ("base_url", "output", "profile", "sheet", "source"):
+    for key in SCALAR_SETTINGS:
         if key in sections:
             text = yaml_file.scalar(sections[key], f"{key}:")
             if text:

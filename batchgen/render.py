@@ -24,10 +24,16 @@ def validation(prepared: Prepared) -> str:
     report = prepared.report
     jobs = report.jobs
     seconds = sum(job.seconds for job in jobs)
+    expanded = len(jobs) + len(report.invalid)
+    videos = f" expanded to {expanded} videos," if expanded != report.rows else ""
     lines = [
-        f"{prepared.manifest.path}: {len(jobs)} valid rows, {len(report.invalid)} invalid "
-        f"(profile {prepared.profile.name}); {seconds} seconds of video"
+        f"{prepared.manifest.path}: {report.rows} rows,{videos} {len(jobs)} valid, "
+        f"{len(report.invalid)} invalid (profile {prepared.profile.name}); "
+        f"{seconds} seconds of video"
     ]
+    if report.fitted:
+        lines.append(f"images to be fitted to the video size: {len(report.fitted)}")
+        lines += [f"  {note}" for note in report.fitted]
     cost = _cost(prepared, [(j.fields["model"], j.fields["size"], j.seconds) for j in jobs])
     if cost is not None:
         lines.append(f"estimated cost if all are sent: ${cost:,.2f}")
@@ -38,9 +44,11 @@ def plan(result: RunResult) -> str:
     """What a run would do: rows to send, to look up, to skip and why."""
     steps = result.plan
     sends, lookups = steps.with_action(SEND), steps.with_action(RECONCILE)
+    report = result.prepared.report
     lines = [
         f"dry run against {result.base_url} (profile {result.prepared.profile.name}); "
         f"results file {result.results_path}",
+        f"  manifest: {report.rows} rows -> {len(report.jobs) + len(report.invalid)} videos",
         f"  to send: {len(sends)} rows, {sum(s.job.seconds for s in sends)} seconds of video",
     ]
     if lookups:

@@ -188,7 +188,8 @@ def _base_url(request: RunRequest, prepared: Prepared) -> str:
 
 def _plan_options(request: RunRequest, prepared: Prepared) -> PlanOptions:
     profile = prepared.profile
-    if request.max_cost is not None:
+    max_cost = request.max_cost if request.max_cost is not None else prepared.manifest.max_cost
+    if max_cost is not None:
         unpriced = [j for j in prepared.report.jobs if profile.estimate_cost(j.fields) is None]
         if unpriced:
             job = unpriced[0]
@@ -199,7 +200,7 @@ def _plan_options(request: RunRequest, prepared: Prepared) -> PlanOptions:
     return PlanOptions(
         retry_rejected=request.retry_rejected,
         limit=request.limit,
-        max_cost=request.max_cost,
+        max_cost=max_cost,
         max_jobs=request.max_jobs,
         price=profile.estimate_cost,
         following=request.follow is not None and request.follow.wait,

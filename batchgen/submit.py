@@ -235,7 +235,7 @@ class _StoppedWaiting(Exception):
 
 def request_columns(job: Job) -> dict[str, object]:
     """The ledger columns describing what is sent for ``job`` (and its passthrough)."""
-    remix = job.remix_of or job.remix_source
+    remix = job.remix_source or job.remix_of  # as the user wrote it: a row id or a job id
     columns = {**job.passthrough, **job.fields, "row": job.row, "image": job.image_text}
     return {**columns, "remix_of": remix} if remix else columns
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from batchgen.errors import ManifestError, Problem
+from batchgen.expand import ExpansionError, expand_row
+from batchgen.fit import CACHE_FOLDER, Fit, FitError, check_fit, fit_image
 from batchgen.images import ImageInfo, ImageProblem, inspect_image, resolve_inside
 from batchgen.jobs import CORE_FIELDS, ImageRef, InvalidRow, Job, KeyMaker
 from batchgen.manifest import Manifest, ManifestRow, display_name
@@ -21,6 +23,9 @@ from batchgen.profile import ExtraField, Profile
 #: Extra fields some provider takes; in a manifest for a profile without them they are errors,
 #: not passthrough, so a relay's ``style`` column is never silently dropped for OpenAI.
 KNOWN_EXTRA_FIELDS = ("style", "watermark", "private")
+FIT_HINT = " (image_fit: cover or contain resizes it)"
+#: Columns that steer how a row is sent rather than being sent or carried through.
+ROW_OPTIONS = ("image_fit", "pad_color", "takes", "remix_of")
 _SIZE = re.compile(r"(\d+)\s*[xX×*]\s*(\d+)")
 
 
@@ -31,6 +36,8 @@ class ValidationReport:
     jobs: tuple[Job, ...]
     invalid: tuple[InvalidRow, ...]
     problems: tuple[Problem, ...]
+    fitted: tuple[str, ...] = ()  # `file:row: image: fitted …` for rows whose image is resized
+    rows: int = 0  # manifest rows, before matrix and takes expanded them into jobs
 
     @property
     def ok(self) -> bool:
@@ -74,9 +81,13 @@ class _Row:
     """The checks of one row: what would be sent, and what is wrong with it."""
 
     row: ManifestRow
+    suffix: str = ""  # tells a matrix/take variant from its siblings, e.g. "[style=anime]"
     problems: list[Problem] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
     image: ImageRef | None = None
+    remix_of: str = ""
+    remix_source: str = ""
+    fitted: str = ""
 
     def fail(self, column: str | None, message: str) -> None:
         self.problems.append(Problem(self.row.source, self.row.number, column, message))
@@ -90,14 +101,15 @@ class _Validator:
     extras: dict[str, ExtraField | None]  # None: a known extra this profile does not take
     special: frozenset[str]
     models: dict[str, str]  # lower-cased -> as the profile spells it: "Sora-2" means sora-2
+    ids: frozenset[str] = frozenset()  # the manifest's row ids, which remix_of may name
     valid_keys: KeyMaker = field(default_factory=KeyMaker)
     invalid_keys: KeyMaker = field(default_factory=KeyMaker)
 
     def check(
-        self, row: ManifestRow, id_problem: str | None
-    ) -> tuple[Job | InvalidRow, list[Problem]]:
-        """The row's job (or invalid record) and its problems."""
-        state = _Row(row)
+        self, row: ManifestRow, id_problem: str | None, suffix: str = ""
+    ) -> tuple[Job | InvalidRow, _Row]:
+        """The row's job (or invalid record), and its checks (problems, fitting)."""
+        state = _Row(row, suffix)
         if id_problem:
             state.fail("id", id_problem)
         self.check_prompt(state)
@@ -106,8 +118,9 @@ class _Validator:
         size = self.check_size(state, model)
         self.check_extras(state)
         self.check_image(state, size)
+        self.check_remix(state)
         outcome = self.invalid(state) if state.problems else self.job(state)
-        return outcome, state.problems
+        return outcome, state
 
     def value(self, state: _Row, column: str) -> str | None:
         return state.row.values.get(column) or self.profile.defaults.get(column)
@@ -202,7 +215,17 @@ class _Validator:
             return
         actual = f"{info.width}x{info.height}"
         if size is not None and actual != size:
-            state.fail("image", f"image is {actual} but size is {size}")
+            fit = self.fit_for(state, size)
+            if fit is None:
+                state.fail("image", f"image is {actual} but size is {size}{FIT_HINT}")
+                return
+            try:
+                path = fit_image(path, info.sha256, fit, self.manifest.folder / CACHE_FOLDER)
+                info = inspect_image(path)
+            except (FitError, ImageProblem) as exc:
+                state.fail("image", f"{text}: {exc}")
+                return
+            state.fitted = f"fitted from {actual}: {fit.describe()}"
         state.image = ImageRef(
             path=path,
             content_type=info.content_type,
@@ -212,17 +235,47 @@ class _Validator:
             size_bytes=info.size_bytes,
         )
 
+    def fit_for(self, state: _Row, size: str) -> Fit | None:
+        """How to fit this row's image to ``size``: the row's image_fit, else the manifest's."""
+        values = state.row.values
+        mode = values.get("image_fit") or self.manifest.image_fit or "none"
+        color = values.get("pad_color") or self.manifest.pad_color or "black"
+        try:
+            check_fit(mode, color)
+        except FitError as exc:
+            state.fail("image_fit", str(exc))
+            return None
+        width, height = (int(n) for n in size.split("x"))
+        return None if mode == "none" else Fit(mode, width, height, color)
+
+    def check_remix(self, state: _Row) -> None:
+        """``remix_of``: another row's id (remixed once it completes) or a provider job id."""
+        target = state.row.values.get("remix_of")
+        if not target:
+            return
+        if state.row.values.get("image"):
+            state.fail("remix_of", "a remix takes its picture from the video it remixes: no image")
+        if target == state.row.values.get("id"):
+            state.fail("remix_of", "a row cannot remix itself")
+        elif target in self.ids:
+            state.remix_source = target
+        else:
+            state.remix_of = target
+
     def job(self, state: _Row) -> Job:
         values = state.row.values
         order = (*CORE_FIELDS, *self.extras)
         fields = {name: state.fields[name] for name in order if name in state.fields}
         sha256 = state.image.sha256 if state.image else None
+        user_id = values.get("id")
         return Job(
-            key=self.valid_keys.key_for(values.get("id"), fields, sha256),
+            key=self.valid_keys.key_for(user_id and user_id + state.suffix, fields, sha256),
             row=state.row.number,
             fields=fields,
             image=state.image,
             image_text=values.get("image", ""),
+            remix_of=state.remix_of,
+            remix_source=state.remix_source,
             passthrough={
                 column: values.get(column, "")
                 for column in self.manifest.columns
@@ -232,8 +285,9 @@ class _Validator:
 
     def invalid(self, state: _Row) -> InvalidRow:
         values = state.row.values
+        user_id = values.get("id")
         return InvalidRow(
-            key=self.invalid_keys.key_for(values.get("id"), values, None),
+            key=self.invalid_keys.key_for(user_id and user_id + state.suffix, values, None),
             row=state.row.number,
             values=values,
             messages=tuple(
@@ -257,7 +311,7 @@ def validate_manifest(
         raise ManifestError([Problem(display_name(manifest.path), None, None, message)])
     extras: dict[str, ExtraField | None] = dict.fromkeys(KNOWN_EXTRA_FIELDS)
     extras.update(profile.extra_fields)
-    special = frozenset({"id", "image", *CORE_FIELDS, *extras})
+    special = frozenset({"id", "image", *CORE_FIELDS, *extras, *ROW_OPTIONS})
     validator = _Validator(
         manifest=manifest,
         profile=profile,
@@ -265,19 +319,66 @@ def validate_manifest(
         extras=extras,
         special=special,
         models={model.lower(): model for model in profile.models},
+        ids=frozenset(row.values["id"] for row in manifest.rows if row.values.get("id")),
     )
     duplicates = _duplicate_ids(manifest.rows)
     jobs: list[Job] = []
     invalid: list[InvalidRow] = []
     problems: list[Problem] = []
+    fitted: list[str] = []
+    keys_by_id: dict[str, list[str]] = {}  # a row's id -> the keys of the jobs it became
+    source_of: dict[str, str] = {}  # job key -> the file its row came from, for messages
     for index, row in enumerate(manifest.rows):
-        outcome, row_problems = validator.check(row, duplicates.get(index))
-        problems += row_problems
-        if isinstance(outcome, Job):
-            jobs.append(outcome)
-        else:
-            invalid.append(outcome)
-    return ValidationReport(jobs=tuple(jobs), invalid=tuple(invalid), problems=tuple(problems))
+        try:
+            variants = expand_row(row.values, manifest.expansion)
+        except ExpansionError as exc:
+            state = _Row(row)
+            state.fail(exc.column, exc.message)
+            problems += state.problems
+            invalid.append(validator.invalid(state))
+            continue
+        for variant in variants:
+            variant_row = replace(row, values=dict(variant.values))
+            outcome, state = validator.check(variant_row, duplicates.get(index), variant.suffix)
+            problems += state.problems
+            if state.fitted:
+                fitted.append(f"{row.source}:{row.number}: image: {state.fitted}")
+            if isinstance(outcome, Job):
+                jobs.append(outcome)
+                keys_by_id.setdefault(row.values.get("id", ""), []).append(outcome.key)
+                source_of[outcome.key] = row.source
+            else:
+                invalid.append(outcome)
+    jobs, invalid = _link_remixes(jobs, invalid, problems, keys_by_id, source_of)
+    return ValidationReport(
+        jobs=tuple(jobs),
+        invalid=tuple(invalid),
+        problems=tuple(problems),
+        fitted=tuple(fitted),
+        rows=len(manifest.rows),
+    )
+
+
+def _link_remixes(
+    jobs: list[Job],
+    invalid: list[InvalidRow],
+    problems: list[Problem],
+    keys_by_id: Mapping[str, list[str]],
+    source_of: Mapping[str, str],
+) -> tuple[list[Job], list[InvalidRow]]:
+    """Point each remix of a row at that row's key; a row that became several videos (matrix,
+    takes) is ambiguous, and one that is invalid cannot be remixed."""
+    linked: list[Job] = []
+    for job in jobs:
+        keys = keys_by_id.get(job.remix_source, []) if job.remix_source else []
+        if not job.remix_source or len(keys) == 1:
+            linked.append(replace(job, remix_source=keys[0]) if keys else job)
+            continue
+        why = "is invalid" if not keys else f"became {len(keys)} videos (matrix or takes)"
+        message = f"row {job.remix_source!r} {why}: remix one of its videos by job id instead"
+        problems.append(Problem(source_of[job.key], job.row, "remix_of", message))
+        invalid.append(InvalidRow(job.key, job.row, dict(job.fields), (f"remix_of: {message}",)))
+    return linked, invalid
 
 
 def _duplicate_ids(rows: Sequence[ManifestRow]) -> Mapping[int, str]:

@@ -399,8 +399,8 @@ def test_yaml_problems_are_all_reported(tmp_path: Path) -> None:
         "    Prompt: z\n"
     )
     assert problems_of(path) == [
-        "m.yaml:1: unknown key 'colums'; expected one of base_url, columns, defaults, output, "
-        "profile, rows, sheet, source",
+        "m.yaml:1: unknown key 'colums'; expected one of base_url, columns, defaults, image_fit, "
+        "matrix, max_cost, output, pad_color, profile, prompt_template, rows, sheet, source, takes",
         "m.yaml:2: defaults: must be a mapping of column: value",
         "m.yaml:5: a row must be a mapping of column: value",
         "m.yaml:7: the value of 'tags' must be a single value, not a list",

@@ -15,7 +15,7 @@ from batchgen import images, validate
 from batchgen.images import ImageInfo
 from batchgen.manifest import Manifest, ManifestRow, load_manifest
 from batchgen.profile import Profile, load_profile
-from batchgen.validate import ValidationReport, validate_manifest
+from batchgen.validate import FIT_HINT, ValidationReport, validate_manifest
 
 OPENAI = load_profile("openai")
 RELAY = load_profile("relay")
@@ -181,13 +181,13 @@ def test_image_problems(tmp_path: Path) -> None:
         ],
     )
     assert problems(report) == [
-        "m.csv:3: image: image is 1024x768 but size is 720x1280",
+        "m.csv:3: image: image is 1024x768 but size is 720x1280" + FIT_HINT,
         "m.csv:4: image: text.jpg: is not an image: its content is not JPEG, PNG or WEBP",
         "m.csv:5: image: empty.webp: the file is empty (0 bytes)",
         "m.csv:6: image: missing.png: file not found",
         f"m.csv:7: image: ../outside.png: is outside the image folder {tmp_path}; "
         "images must be inside it",
-        "m.csv:8: image: image is 720x1280 but size is 1280x720",
+        "m.csv:8: image: image is 720x1280 but size is 1280x720" + FIT_HINT,
     ]
     assert [job.row for job in report.jobs] == [2]
 
