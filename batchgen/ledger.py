@@ -60,6 +60,7 @@ BOOKKEEPING_COLUMNS = (
     "error_message",
     "attempts",
     "timestamp",
+    "submitted_at",  # when the first create that may have made this job was sent
 )
 REQUEST_COLUMNS = (
     "model", "prompt", "seconds", "size", "image", "style", "watermark", "private", "remix_of",

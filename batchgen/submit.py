@@ -29,9 +29,9 @@ from batchgen.errors import (
     UnresolvedError,
 )
 from batchgen.jobs import Job
-from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status
+from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, utc_now
 from batchgen.pacing import Throttle
-from batchgen.plan import FAILED_SOURCES, READY_FOR_REMIX, RECONCILE, Step
+from batchgen.plan import FAILED_SOURCES, PAID_STATUSES, READY_FOR_REMIX, RECONCILE, Step
 from batchgen.poll import video_changes
 from batchgen.progress import Progress
 from batchgen.reconcile import FOUND, UNKNOWN, Reconciler
@@ -171,7 +171,10 @@ class Submitter:
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def _look_up(self, job: Job) -> Video | None:
-        intent = self._ledger.states.get(job.key, {}).get("timestamp", "")
+        state = self._ledger.states.get(job.key, {})
+        # the first create that may have been paid for, not the last line's time: retries
+        # (and a run that gave up) can come long after it
+        intent = state.get("submitted_at") or state.get("timestamp", "")
         # An identical row's create in flight may have made a job not yet in the ledger:
         # look up only when none is in flight, and start none while looking.
         async with self._gate(job).looking():
@@ -192,8 +195,11 @@ class Submitter:
             job = replace(job, remix_of=await self._source_job_id(job))
         # The gate before the throttle: a lookup holding the gate needs throttle slots.
         async with self._gate(job).creating(), self._throttle:
-            attempts = int(self._ledger.states.get(job.key, {}).get("attempts") or 0) + 1
+            state = self._ledger.states.get(job.key, {})
+            attempts = int(state.get("attempts") or 0) + 1
             changes = {**request_columns(job), "status": Status.SUBMITTING, "attempts": attempts}
+            if not (state.get("status") in PAID_STATUSES and state.get("submitted_at")):
+                changes["submitted_at"] = utc_now()
             changes.update(error_code="", error_message="")
             self._ledger.record(job.key, changes, durable=True)
             video = await self._client.create(job, idempotency_key=job.key)
