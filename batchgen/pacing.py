@@ -19,6 +19,11 @@ Sleep = Callable[[float], Awaitable[None]]
 #: How much the rate shrinks on each 429, and how much of the lost rate each success wins back.
 BACKOFF_FACTOR = 0.8
 RECOVERY_STEP = 0.02
+#: After a 429, the rate recovers only to this share of the rate that drew it, so that a
+#: provider whose limit is below --rpm is settled just under, not hit again and again...
+CEILING_FACTOR = 0.95
+#: ...while the ceiling itself creeps back towards --rpm, in case the limit was passing.
+CEILING_PROBE = 0.001
 
 
 class Pacer:
@@ -38,6 +43,7 @@ class Pacer:
             raise ValueError("rpm must be positive")
         self.max_rpm = rpm
         self.current_rpm = rpm
+        self.ceiling_rpm = rpm  # what the rate recovers to: lowered by 429s
         self._clock = clock
         self._sleep = sleep
         self._next_slot = 0.0
@@ -68,14 +74,17 @@ class Pacer:
         self._next_slot = max(self._next_slot, self._paused_until)
         if self.current_rpm is not None and now - self._last_backoff >= max(seconds, self.interval):
             # one backoff per pause, however many workers report the same 429 wave
+            self.ceiling_rpm = max(1.0, self.current_rpm * CEILING_FACTOR)
             self.current_rpm = max(1.0, self.current_rpm * BACKOFF_FACTOR)
             self._last_backoff = now
 
     def succeeded(self) -> None:
         """A request went through: win back a little of the rate lost to 429s."""
-        if self.current_rpm is not None and self.max_rpm is not None:
-            gap = self.max_rpm - self.current_rpm
-            self.current_rpm = min(self.max_rpm, self.current_rpm + max(gap * RECOVERY_STEP, 0.0))
+        if self.current_rpm is None or self.max_rpm is None or self.ceiling_rpm is None:
+            return
+        self.ceiling_rpm += (self.max_rpm - self.ceiling_rpm) * CEILING_PROBE
+        gap = max(self.ceiling_rpm - self.current_rpm, 0.0)
+        self.current_rpm = min(self.ceiling_rpm, self.current_rpm + gap * RECOVERY_STEP)
 
 
 class Throttle:

@@ -58,13 +58,23 @@ async def test_a_pause_holds_every_caller_and_slows_the_rate() -> None:
     assert pacer.current_rpm == pytest.approx(48.0)
 
 
-async def test_rate_recovers_towards_the_maximum_on_success() -> None:
+async def test_rate_settles_just_under_the_rate_that_drew_a_429() -> None:
     clock = VirtualClock()
     pacer = Pacer(100, clock=clock, sleep=clock.sleep)
     pacer.pause(1.0)
     slowed = pacer.current_rpm
     assert slowed is not None and slowed < 100
-    for _ in range(500):
+    for _ in range(300):
+        pacer.succeeded()
+    assert pacer.current_rpm is not None
+    assert 90 < pacer.current_rpm < 100  # near 95: under the provider's limit, not at --rpm
+
+
+async def test_the_ceiling_creeps_back_when_429s_stop() -> None:
+    clock = VirtualClock()
+    pacer = Pacer(100, clock=clock, sleep=clock.sleep)
+    pacer.pause(1.0)
+    for _ in range(20000):
         pacer.succeeded()
     assert pacer.current_rpm == pytest.approx(100, abs=0.5)
 
