@@ -143,6 +143,9 @@ class BatchgenGroup(click.Group):
         except BatchgenError as exc:
             click.echo(f"batchgen: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:  # before the run's own signal handling was in place
+            click.echo("batchgen: interrupted before anything was sent", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=BatchgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -330,6 +333,7 @@ def serve_mock_command(
 
 
 def _run_request(options: dict[str, Any]) -> RunRequest:
+    # downloading means following every job to its end: a single pass would find few done
     follows = options["wait"] or options["download_dir"] is not None
     return RunRequest(
         manifest=options["manifest"],
@@ -356,7 +360,9 @@ def _run_request(options: dict[str, Any]) -> RunRequest:
             retry=_retry(options),
             resend_unresolved=options["resend_unresolved"],
         ),
-        follow=_follow_settings(options, options["download_dir"]) if follows else None,
+        follow=_follow_settings({**options, "wait": True}, options["download_dir"])
+        if follows
+        else None,
     )
 
 

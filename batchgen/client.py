@@ -15,11 +15,10 @@ import html
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import (
     AbstractContextManager,
     asynccontextmanager,
-    contextmanager,
     nullcontext,
     suppress,
 )
@@ -66,6 +65,7 @@ class Video:
     prompt: str = ""
     size: str = ""
     seconds: str = ""
+    remixed_from: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], profile: Profile) -> Video:
@@ -89,6 +89,7 @@ class Video:
             prompt=str(data.get("prompt") or ""),
             size=str(data.get("size") or ""),
             seconds=str(data.get("seconds") or ""),
+            remixed_from=str(data.get("remixed_from_video_id") or ""),
         )
 
 
@@ -200,33 +201,20 @@ class VideoClient:
         params = {} if variant == "video" else {"variant": variant}
         digest, size = hashlib.sha256(), 0
         try:
-            with self._scrubbed():
-                async with self._request(
-                    "GET", f"/videos/{job_id}/content", params=params, timeout=self._stream_timeout
-                ) as response:
-                    await _raise_for_status(response)
-                    with partial.open("wb") as out:
-                        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            size += len(chunk)
+            async with self._request(
+                "GET", f"/videos/{job_id}/content", params=params, timeout=self._stream_timeout
+            ) as response:
+                await self._raise_for_status(response)
+                with partial.open("wb") as out:
+                    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
             partial.replace(dest)
         finally:
             with suppress(FileNotFoundError):
                 partial.unlink()
         return Download(dest, size, digest.hexdigest())
-
-    @contextmanager
-    def _scrubbed(self) -> Iterator[None]:
-        """Errors never quote the key, even when the provider's answer does (a relay that
-        echoes the Authorization header in "invalid token: …" would put it in the results)."""
-        try:
-            yield
-        except ApiError as exc:
-            if self._secret and self._secret in exc.message:
-                exc.message = exc.message.replace(self._secret, "***")
-                exc.args = (exc.message,)
-            raise
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         data, _headers = await self._json_and_headers(method, path, **kwargs)
@@ -235,15 +223,9 @@ class VideoClient:
     async def _json_and_headers(
         self, method: str, path: str, **kwargs: Any
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
-        with self._scrubbed():
-            return await self._json_and_headers_raw(method, path, **kwargs)
-
-    async def _json_and_headers_raw(
-        self, method: str, path: str, **kwargs: Any
-    ) -> tuple[dict[str, Any], Mapping[str, str]]:
         async with self._request(method, path, **kwargs) as response:
-            await _raise_for_status(response)
-            body = await _read_body(response)
+            await self._raise_for_status(response)
+            body = await self._read_body(response)
             headers = response.headers
         try:
             data = json.loads(body)
@@ -255,6 +237,17 @@ class VideoClient:
         if not isinstance(data, dict):
             raise BadResponseError(f"unexpected answer: {_excerpt(body)}", status=response.status)
         return data, headers
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> str:
+        """The body as text, with the key blanked out *before* anything quotes or cuts it:
+        a relay that echoes the Authorization header ("invalid token: Bearer sk-…") would
+        otherwise put the key into error messages and so into the results file."""
+        text = (await response.read()).decode("utf-8", errors="replace")
+        return text.replace(self._secret, "***") if self._secret else text
+
+    async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
+        if response.status >= 300:
+            raise _status_error(response, await self._read_body(response))
 
     @asynccontextmanager
     async def _request(
@@ -301,26 +294,18 @@ def _open_image(job: Job) -> AbstractContextManager[IO[bytes] | None]:
     return nullcontext() if job.image is None else job.image.path.open("rb")
 
 
-async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
-    if response.status < 300:
-        return
-    body = await _read_body(response)
+def _status_error(response: aiohttp.ClientResponse, body: str) -> ApiError:
+    """The error for an HTTP status of 300 or more, classified by what can be done about it."""
     message, code = _error_details(body)
     text = f"HTTP {response.status}: {message}"
     if response.status == 429:
-        raise RateLimitedError(text, status=429, code=code, retry_after=_retry_after(response))
+        return RateLimitedError(text, status=429, code=code, retry_after=_retry_after(response))
     if response.status in RETRYABLE_STATUSES:
-        raise RetryableError(
-            text, status=response.status, code=code, retry_after=_retry_after(response)
-        )
+        wait = _retry_after(response)
+        return RetryableError(text, status=response.status, code=code, retry_after=wait)
     if response.status == 404:
-        raise NotFoundError(text, status=404, code=code)
-    raise RejectedError(text, status=response.status, code=code)
-
-
-async def _read_body(response: aiohttp.ClientResponse) -> str:
-    raw = await response.read()
-    return raw.decode("utf-8", errors="replace")
+        return NotFoundError(text, status=404, code=code)
+    return RejectedError(text, status=response.status, code=code)
 
 
 def _error_details(body: str) -> tuple[str, str]:

@@ -51,6 +51,10 @@ def resolve_base_url(
 def check_base_url(url: str, *, allow_insecure: bool) -> None:
     """Refuse a base URL that would send the API key in clear text to another machine."""
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        raise UsageError(f"base URL {url!r} has an invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"base URL {url!r} is not an http(s) address")
     if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):

@@ -112,11 +112,3 @@ class BadResponseError(OutcomeUnknownError):
 
 class UnresolvedError(ApiError):
     """A create whose outcome could not be looked up; resending it might pay twice."""
-
-
-class InterruptedRunError(BatchgenError):
-    """The run was stopped by a signal; the ledger is consistent and a rerun resumes."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code

@@ -255,10 +255,17 @@ def _parse_lines(path: Path, handle: BinaryIO) -> tuple[list[str], dict[str, Rec
     states: dict[str, Record] = {}
     shared: dict[str, str] = {}  # one object per repeated short value: status, model, size…
     whole = reader.consumed
+    torn_at: int | None = None  # the record a crash tore: it must be the last one
     try:
-        for values in records:
+        for number, values in enumerate(records, start=2):
             if len(values) != len(header) or not reader.ends_line:
-                break  # a torn line from a crash: everything before it is whole
+                torn_at = torn_at or number
+                continue
+            if torn_at is not None:
+                raise LedgerError(
+                    f"{path}: record {torn_at} is not a whole results line, yet more follow "
+                    "(was the file edited?): fix or remove that line; nothing was changed"
+                )
             record = {
                 name: _share(shared, value) for name, value in zip(header, values, strict=True)
             }

@@ -84,8 +84,22 @@ PAID_STATUSES = frozenset({Status.SUBMITTING, Status.UNRESOLVED})
 def plan_run(jobs: Sequence[Job], states: Mapping[str, Record], options: PlanOptions) -> Plan:
     """Decide each row's step from its latest ledger state (see README, "Resume")."""
     caps = _Caps(options, states)
-    steps = [caps.admit(_step_for(job, states, options)) for job in jobs]
-    return Plan(tuple(steps), caps.spent_before, caps.jobs_before)
+    steps: dict[str, Step] = {}
+    # remixes last: whether one can go depends on its source row's step
+    for job in sorted(jobs, key=lambda job: bool(job.remix_source)):
+        step = _step_for(job, states, options)
+        if step.action == SEND and job.remix_source:
+            step = _source_in_this_run(step, steps.get(job.remix_source), states)
+        steps[job.key] = caps.admit(step)
+    return Plan(tuple(steps[job.key] for job in jobs), caps.spent_before, caps.jobs_before)
+
+
+def _source_in_this_run(step: Step, source: Step | None, states: Mapping[str, Record]) -> Step:
+    """A remix whose source row is neither done nor sent in this run would wait for nothing."""
+    done = states.get(step.job.remix_source, {}).get("job_id")
+    if done or (source is not None and source.action != SKIP):
+        return step
+    return Step(step.job, SKIP, "waiting for its source row, which is not sent in this run")
 
 
 class _Caps:

@@ -66,9 +66,10 @@ class Reconciler:
         for _page in range(MAX_PAGES):
             async with self._throttle:
                 page = await self._client.list_videos(after=after)
+            claimed = self._claimed()
             for video in page.videos:
                 recent = video.created_at is None or video.created_at >= since
-                if recent and _matches(video, job) and video.id not in self._claimed():
+                if recent and _matches(video, job) and video.id not in claimed:
                     return video
             oldest = page.videos[-1].created_at if page.videos else None
             if not page.has_more or (oldest is not None and oldest < since):
@@ -78,6 +79,8 @@ class Reconciler:
 
 
 def _matches(video: Video, job: Job) -> bool:
+    if job.remix_of:  # a remix takes its model, size and seconds from the video it remixes
+        return video.prompt == job.fields["prompt"] and video.remixed_from == job.remix_of
     return all(
         getattr(video, name) == job.fields.get(name, "")
         for name in ("prompt", "model", "size", "seconds")

@@ -34,7 +34,7 @@ from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, default_results_
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.naming import check_template
 from batchgen.pacing import Pacer, Throttle
-from batchgen.plan import Plan, PlanOptions, plan_run
+from batchgen.plan import PAID_STATUSES, Plan, PlanOptions, plan_run
 from batchgen.profile import Profile, load_profile
 from batchgen.progress import Progress
 from batchgen.submit import SubmitSettings, SubmitTally, Submitter, request_columns
@@ -53,7 +53,7 @@ class RunRequest:
     """Everything a run needs, already parsed; ``env`` is the process environment."""
 
     manifest: Path
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # holds the API key
     profile: str | None = None
     base_url: str | None = None
     api_key_env: str = DEFAULT_API_KEY_ENV
@@ -229,6 +229,8 @@ def _record_invalid(ledger: Ledger, rows: tuple[InvalidRow, ...]) -> None:
     for row in rows:
         message = "; ".join(row.messages)
         state = ledger.states.get(row.key, {})
+        if state.get("status") in PAID_STATUSES:
+            continue  # a create may have been made: it stays to be looked up, once valid again
         if state.get("job_id") or (state.get("status"), state.get("error_message")) == (
             Status.INVALID,
             message,
@@ -259,10 +261,15 @@ async def _submit(
 async def _submit_and_follow(
     request: RunRequest, client: VideoClient, ledger: Ledger, result: RunResult, stop: asyncio.Event
 ) -> None:
-    """Submit the plan; with ``follow``, poll and download at the same time as jobs appear."""
+    """Submit the plan; with ``follow``, poll and download at the same time as jobs appear.
+
+    If following fails (a full disk, a refused key), submission stops as on a signal, so
+    that creates in flight are still recorded, and the failure is raised after.
+    """
     steps, settings = result.plan.to_submit, request.submit
     progress = Progress(len(steps), "submit", interactive=request.interactive, logger=logger)
     incoming: asyncio.Queue[str | None] | None = None if request.follow is None else asyncio.Queue()
+    followed = asyncio.Event()
     throttle = Throttle(Pacer(settings.rpm), settings.concurrency)
     submitter = Submitter(
         client,
@@ -272,6 +279,7 @@ async def _submit_and_follow(
         progress,
         stop,
         on_submitted=incoming.put_nowait if incoming else None,
+        following_ended=followed.is_set,
     )
 
     async def submit() -> None:
@@ -282,20 +290,29 @@ async def _submit_and_follow(
             if incoming is not None:
                 incoming.put_nowait(None)  # no more jobs will come
 
-    following = None
-    if request.follow is not None:
-        following = follow_jobs(
-            client,
-            ledger,
-            request.follow,
-            stop,
-            incoming=incoming,
-            interactive=request.interactive,
-            logger=logger,
-        )
-    outcomes = await asyncio.gather(submit(), *([following] if following else []))
+    async def follow(settings: FollowSettings) -> None:
+        try:
+            result.follow = await follow_jobs(
+                client,
+                ledger,
+                settings,
+                stop,
+                incoming=incoming,
+                interactive=request.interactive,
+                logger=logger,
+            )
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            followed.set()
+
+    tasks = [submit()] + ([follow(request.follow)] if request.follow is not None else [])
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     result.this_run = progress.outcomes
-    result.follow = outcomes[1] if following else None
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 @asynccontextmanager
@@ -362,7 +379,7 @@ class FollowRequest:
 
     results: Path
     settings: FollowSettings
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # holds the API key
     profile: str | None = None
     base_url: str | None = None
     api_key_env: str = DEFAULT_API_KEY_ENV
@@ -400,10 +417,16 @@ def follow_results(request: FollowRequest) -> FollowResult:
 
 
 def check_follow_settings(settings: FollowSettings, columns: Sequence[str]) -> None:
-    """Refuse a bad variant or file-name template before anything is sent."""
+    """Refuse a bad variant, file-name template or download folder before anything is sent."""
     check_variants(settings.variants)
     if settings.name_template is not None and columns:
         check_template(settings.name_template, columns)
+    if settings.download_dir is not None:
+        try:
+            settings.download_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            message = f"{settings.download_dir}: cannot create the download folder: {exc.strerror}"
+            raise UsageError(message) from None
 
 
 async def _follow(

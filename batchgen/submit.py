@@ -29,7 +29,7 @@ from batchgen.errors import (
     UnresolvedError,
 )
 from batchgen.jobs import Job
-from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, utc_now
+from batchgen.ledger import Ledger, Status, utc_now
 from batchgen.pacing import Throttle
 from batchgen.plan import FAILED_SOURCES, PAID_STATUSES, READY_FOR_REMIX, RECONCILE, Step
 from batchgen.poll import video_changes
@@ -39,6 +39,8 @@ from batchgen.retry import RetrySettings, retrying
 
 #: How often a remix checks whether its source row has completed (an in-memory look).
 SOURCE_CHECK_SECONDS = 0.2
+#: A source row in these states may still complete in this run.
+PENDING_SOURCES = frozenset({Status.SUBMITTING, Status.QUEUED, Status.IN_PROGRESS, ""})
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Submitter:
         progress: Progress,
         stop: asyncio.Event,
         on_submitted: Callable[[str], None] | None = None,
+        following_ended: Callable[[], bool] = lambda: False,
     ) -> None:
         self._client = client
         self._ledger = ledger
@@ -80,6 +83,7 @@ class Submitter:
         self._progress = progress
         self._stop = stop
         self._on_submitted = on_submitted  # e.g. hands new jobs to the poller at once
+        self._following_ended = following_ended  # then no source row will complete any more
         self._reconciler = Reconciler(client, ledger.job_ids, throttle)
         self._gates: dict[tuple[str, ...], _Gate] = {}
         self.tally = SubmitTally()
@@ -123,11 +127,14 @@ class Submitter:
 
     async def submit(self, step: Step) -> str:
         """Take one row to a job id or a final reason; returns the row's new status."""
-        job = step.job
+        job, create = step.job, _Create(maybe_sent=step.action == RECONCILE)
         try:
-            video = await self._create_once(job, maybe_sent=step.action == RECONCILE)
+            video = await self._create_once(job, create)
         except _StoppedWaiting:
-            return "not sent"  # nothing was sent: the next run sends it
+            if create.last_answer is not None and not create.maybe_sent:
+                # the provider said "not now" and nothing was made: the next run retries it
+                return self._fail(job, Status.ERROR, create.last_answer)
+            return "not sent"  # nothing new was sent; a maybe-sent row stays to be looked up
         except RejectedError as exc:
             return self._fail(job, Status.REJECTED, exc)
         except UnresolvedError as exc:
@@ -140,25 +147,16 @@ class Submitter:
             self._on_submitted(job.key)
         return state["status"]
 
-    async def _create_once(self, job: Job, *, maybe_sent: bool) -> Video:
+    async def _create_once(self, job: Job, create: _Create) -> Video:
         """Create the job, retrying what can be retried, never resending a create blindly."""
         try:
-            async for attempt in retrying(self._settings.retry, self._throttle.pacer):
+            async for attempt in retrying(
+                self._settings.retry, self._throttle.pacer, sleep=self._sleep_unless_stopped
+            ):
                 with attempt:
-                    if maybe_sent:
-                        found = await self._look_up(job)
-                        if found is not None:
-                            return found
-                    maybe_sent = True
-                    try:
-                        return await self._send(job)
-                    except OutcomeUnknownError:
-                        raise
-                    except ApiError:
-                        maybe_sent = False  # the provider answered: nothing was created
-                        raise
+                    return await self._attempt(job, create)
         except RetryableError as exc:
-            if not maybe_sent:
+            if not create.maybe_sent:
                 raise
             # Out of attempts with a create that may have made a job: recorded as 'error'
             # it would be sent again blindly by the next run; 'unresolved' is looked up first.
@@ -170,15 +168,46 @@ class Submitter:
             ) from exc
         raise AssertionError("unreachable: tenacity reraises the last error")
 
+    async def _attempt(self, job: Job, create: _Create) -> Video:
+        """One try: look up a create that may have been made, else send one."""
+        if create.maybe_sent:
+            found = await self._look_up(job)
+            if found is not None:
+                return found
+        create.maybe_sent = True
+        try:
+            return await self._send(job)
+        except OutcomeUnknownError:
+            raise
+        except ApiError as exc:
+            create.maybe_sent, create.last_answer = False, exc  # answered: nothing was made
+            raise
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        """Tenacity's wait between tries, cut short by a stop signal."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        if self._stop.is_set():
+            raise _StoppedWaiting()
+
     async def _look_up(self, job: Job) -> Video | None:
         state = self._ledger.states.get(job.key, {})
         # the first create that may have been paid for, not the last line's time: retries
         # (and a run that gave up) can come long after it
         intent = state.get("submitted_at") or state.get("timestamp", "")
+        if job.remix_source:
+            job = replace(job, remix_of=self._ledger.states[job.remix_source]["job_id"])
         # An identical row's create in flight may have made a job not yet in the ledger:
         # look up only when none is in flight, and start none while looking.
-        async with self._gate(job).looking():
-            lookup = await self._reconciler.look_up(job, intent)
+        try:
+            async with self._gate(job).looking():
+                lookup = await self._reconciler.look_up(job, intent)
+        except RejectedError as exc:  # the list itself was refused: still unknown
+            raise UnresolvedError(
+                f"a create may have been sent and looking it up failed ({exc.message})",
+                status=exc.status,
+                code=exc.code,
+            ) from exc
         if lookup.outcome == FOUND:
             return lookup.video
         if lookup.outcome == UNKNOWN:
@@ -202,19 +231,27 @@ class Submitter:
                 changes["submitted_at"] = utc_now()
             changes.update(error_code="", error_message="")
             self._ledger.record(job.key, changes, durable=True)
-            video = await self._client.create(job, idempotency_key=job.key)
+            try:
+                video = await self._client.create(job, idempotency_key=job.key)
+            except OSError as exc:  # the image, opened before anything is sent
+                raise ApiError(f"cannot read the image: {exc.strerror or exc}") from None
         self._throttle.pacer.succeeded()
         return video
 
     async def _source_job_id(self, job: Job) -> str:
-        """Wait until the row ``job`` remixes has completed (the follower records it)."""
-        while not self._stop.is_set():
+        """Wait until the row ``job`` remixes has completed (the follower records it).
+
+        Gives up, sending nothing, on a stop signal or when following has ended.
+        """
+        while not self._stop.is_set() and not self._following_ended():
             source = self._ledger.states.get(job.remix_source, {})
             status = source.get("status", "")
             if status in READY_FOR_REMIX:
                 return source["job_id"]
-            if status in FAILED_SOURCES or status in ATTENTION_STATUSES:
+            if status in FAILED_SOURCES:
                 raise RejectedError(f"its source row {job.remix_source} ended {status}")
+            if status not in PENDING_SOURCES:
+                break  # not sent, or needs attention itself: a later run tries again
             await asyncio.sleep(SOURCE_CHECK_SECONDS)
         raise _StoppedWaiting()
 
@@ -235,8 +272,16 @@ class Submitter:
         return status
 
 
+@dataclass
+class _Create:
+    """What is known about one row's create across its tries."""
+
+    maybe_sent: bool  # a create may have reached the provider: look it up before resending
+    last_answer: ApiError | None = None  # the provider's last definite "no" (429, 5xx, …)
+
+
 class _StoppedWaiting(Exception):
-    """A stop signal arrived while a remix waited for its source: nothing was sent."""
+    """Stopped while waiting (to retry, or for a remix's source): nothing new was sent."""
 
 
 def request_columns(job: Job) -> dict[str, object]:

@@ -4,13 +4,14 @@ that fit, templates, matrices, takes, remixes and a budget in the manifest."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import RunningMock
+from batchgen.mock_server import MockConfig, RunningMock
 from tests.conftest import Invoke
 
 FAST = ("--rpm", "100000", "--backoff", "0.01")
@@ -193,3 +194,39 @@ def test_fitted_images_are_cached_beside_the_manifest_not_over_the_users_files(
     with Image.open(cached[0]) as image:
         assert image.size == (720, 1280)
     assert hashlib.sha256((tmp_path / "wide.jpg").read_bytes()).hexdigest() == before
+
+
+REMIX = (
+    "rows:\n  - {id: jazz, remix_of: cat, prompt: The cat plays jazz}\n"
+    "  - {id: cat, prompt: A cat}\n"
+)
+
+
+def test_a_remix_gives_up_when_the_wait_times_out(
+    tmp_path: Path, invoke: Invoke, start_mock: Callable[..., RunningMock]
+) -> None:
+    mock = start_mock(MockConfig(job_duration=3600))
+    manifest = write(tmp_path / "m.yaml", REMIX)
+    result = invoke(
+        "run",
+        manifest,
+        "--base-url",
+        mock.base_url,
+        *FAST,
+        "--wait",
+        "--poll-interval",
+        "0.05",
+        "--timeout",
+        "0.5",
+    )
+    assert result.exit_code == 4, result.output
+    assert set(results(manifest)) == {"cat"}  # the remix was not sent, and will be later
+
+
+def test_a_remix_whose_source_is_held_back_by_limit_is_not_waited_for(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    manifest = write(tmp_path / "m.yaml", REMIX)
+    result = invoke("run", manifest, "--mock", *FAST, *FOLLOW, "--limit", "1")
+    assert result.exit_code == 0, result.output
+    assert set(results(manifest)) == {"cat"}

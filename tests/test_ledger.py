@@ -78,3 +78,16 @@ def test_a_file_that_is_not_a_ledger_is_refused(tmp_path: Path) -> None:
     path.write_text("name,age\nbob,3\n", encoding="utf-8")
     with pytest.raises(LedgerError, match="not a batchgen results file"):
         Ledger.open(path)
+
+
+def test_a_bad_line_in_the_middle_is_an_error_not_a_silent_truncation(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    with Ledger.open(path) as ledger:
+        ledger.record("a", {"status": "queued", "job_id": "video_1"})
+    whole_line = path.read_bytes().splitlines(keepends=True)[-1]
+    with path.open("ab") as f:
+        f.write(b"an,edited,line\r\n" + whole_line)
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match="record 3 is not a whole results line"):
+        Ledger.open(path)
+    assert path.read_bytes() == before  # nothing truncated

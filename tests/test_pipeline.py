@@ -164,3 +164,14 @@ def test_a_bad_name_template_is_refused_before_anything_is_sent(
     assert result.exit_code == 2
     assert "nonexistent" in result.stderr
     assert mock_api.state.create_requests == 0
+
+
+def test_download_alone_follows_every_job_to_its_video(
+    tmp_path: Path, invoke: Invoke, start_mock: StartMock
+) -> None:
+    mock = start_mock(MockConfig(job_duration=0.3))  # not done at the first look
+    rows = [["id", "prompt"], ["cat", "A cat"]]
+    path = write_csv(tmp_path / "night.csv", rows)
+    result = invoke("run", path, "--base-url", mock.base_url, *FAST, "--download", tmp_path / "v")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "v" / "cat.mp4").exists()

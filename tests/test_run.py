@@ -272,3 +272,78 @@ def test_mock_flag_runs_the_whole_pipeline_without_a_key(tmp_path: Path, invoke:
     result = invoke("run", path, "--mock", *FAST, env={"OPENAI_API_KEY": ""})
     assert result.exit_code == 0, result.output
     assert {s["status"] for s in read_ledger(tmp_path / "batch.results.csv").values()} == {"queued"}
+
+
+def test_a_refused_lookup_leaves_the_row_unresolved_never_rejected(
+    tmp_path: Path, invoke: Invoke, start_mock: StartMock
+) -> None:
+    # every create's answer is lost, and this provider refuses GET /videos (404)
+    faults = Faults(seed=7, reset_after_create=1.0)
+    mock = start_mock(MockConfig(faults=faults, idempotency=False, listing=False))
+    path = manifest(tmp_path, rows=2, image=False)
+    code, _, states = run(invoke, mock, path)
+    assert code == 1
+    assert {s["status"] for s in states.values()} == {"unresolved"}
+    sent = mock.state.create_requests
+    run(invoke, mock, path, "--retry-rejected")  # not a way to send them blind
+    assert mock.state.create_requests == sent
+
+
+def test_skip_invalid_never_hides_a_create_that_may_have_been_paid(
+    tmp_path: Path, invoke: Invoke, mock_api: RunningMock
+) -> None:
+    path = manifest(tmp_path, rows=1, image=False)
+    results = tmp_path / "batch.results.csv"
+    with Ledger.open(results) as ledger:
+        ledger.record("r1", {"status": "unresolved", "prompt": "prompt number 1", "row": 2})
+    write_csv(path, [["id", "prompt", "seconds"], ["r1", "prompt number 1", "7"]])  # now invalid
+    run(invoke, mock_api, path, "--skip-invalid")
+    assert read_ledger(results)["r1"]["status"] == "unresolved"
+
+
+async def test_an_image_gone_after_validation_is_an_error_and_nothing_is_sent(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import logging
+
+    import aiohttp
+
+    from batchgen.client import VideoClient
+    from batchgen.config import Secret
+    from batchgen.jobs import ImageRef, Job
+    from batchgen.mock_server import running_mock
+    from batchgen.pacing import Pacer, Throttle
+    from batchgen.plan import SEND, Step
+    from batchgen.progress import Progress
+    from batchgen.submit import SubmitSettings, Submitter
+
+    gone = ImageRef(tmp_path / "gone.png", "image/png", "0" * 64, 720, 1280, 10)
+    fields = {"model": "sora-2", "prompt": "p", "seconds": "4", "size": "720x1280"}
+    job = Job(key="k", row=2, fields=fields, image=gone, image_text="gone.png")
+    async with running_mock() as mock, aiohttp.ClientSession() as session:
+        client = VideoClient(session, mock.base_url, load_profile("openai"), Secret(API_KEY))
+        progress = Progress(1, "submit", interactive=False, logger=logging.getLogger("t"))
+        with Ledger.open(tmp_path / "r.csv") as ledger:
+            submitter = Submitter(
+                client,
+                ledger,
+                Throttle(Pacer(None), 1),
+                SubmitSettings(),
+                progress,
+                asyncio.Event(),
+            )
+            await asyncio.wait_for(submitter.run([Step(job, SEND, "new row")]), timeout=30)
+            state = ledger.states["k"]
+    assert state["status"] == "error" and "cannot read the image" in state["error_message"]
+    assert mock.state.create_requests == 0
+
+
+def test_a_base_url_with_an_impossible_port_is_a_usage_error(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    path = manifest(tmp_path, rows=1, image=False)
+    result = invoke("run", path, "--base-url", "https://videos.example.com:99999/v1")
+    assert result.exit_code == 2
+    assert "invalid port" in result.stderr
+    assert not (tmp_path / "batch.results.csv").exists()

@@ -185,30 +185,45 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])  # closed again when the block ends
 
 
-def _echoing_relay() -> web.Application:
-    """A hostile or careless relay that quotes the credential back in its error message."""
+def _echoing_relay(kind: str) -> web.Application:
+    """A hostile or careless relay that quotes the credential back in its answer."""
 
     async def create(request: web.Request) -> web.Response:
         await request.read()
         token = request.headers.get("Authorization", "")
-        body = {"error": {"message": f"Invalid token: {token}", "code": "invalid_api_key"}}
-        return web.json_response(body, status=401)
+        if kind == "json-401":
+            body = {"error": {"message": f"Invalid token: {token}", "code": "invalid_api_key"}}
+            return web.json_response(body, status=401)
+        if kind == "html-400":  # long enough that an excerpt cuts the key in two
+            page = "<html><body>" + "x" * 140 + f" {token} </body></html>"
+            return web.Response(text=page, status=400, content_type="text/html")
+        return web.json_response({"msg": f"token {token} accepted", "data": None})  # 200, no id
 
     app = web.Application()
     app.router.add_post("/v1/videos", create)
     return app
 
 
+@pytest.mark.parametrize("kind", ["json-401", "html-400", "200-without-id"])
 def test_a_provider_quoting_the_key_back_does_not_put_it_in_the_results(
-    tmp_path: Path, invoke: Invoke
+    tmp_path: Path, invoke: Invoke, kind: str
 ) -> None:
     path = manifest(tmp_path)
-    with AppThread(_echoing_relay()) as relay:
-        result = invoke("run", path, "--base-url", f"{relay.base_url}/v1", *FAST)
+    with AppThread(_echoing_relay(kind)) as relay:
+        result = invoke(
+            "run",
+            path,
+            "--base-url",
+            f"{relay.base_url}/v1",
+            *FAST,
+            "--profile",
+            "relay",
+        )
     assert result.exit_code == 1
     states = read_ledger(tmp_path / "night.results.csv")
-    assert {s["status"] for s in states.values()} == {"rejected"}
+    assert {s["status"] for s in states.values()} <= {"rejected", "unresolved"}
     assert_no_key_anywhere(tmp_path, result)
+    assert API_KEY[:16] not in (tmp_path / "night.results.csv").read_text(encoding="utf-8-sig")
 
 
 # --------------------------------------------------------------------------- plain http
@@ -273,12 +288,27 @@ def self_signed(tmp_path: Path) -> ssl.SSLContext:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [
-            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
         ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context

@@ -63,3 +63,34 @@ def test_a_signal_stops_gracefully_and_the_rerun_completes(
         assert rerun.returncode == 0, rerun.stderr
         assert mock.state.jobs_created == 40
         assert len(read_ledger(results)) == 40
+
+
+def test_a_signal_during_a_retry_wait_stops_at_once_and_records_the_providers_no(
+    tmp_path: Path,
+) -> None:
+    from batchgen.mock_server import Faults
+
+    path = write_csv(tmp_path / "m.csv", [["id", "prompt"], ["a", "prompt a"]])
+    results = tmp_path / "m.results.csv"
+    env = {**os.environ, "OPENAI_API_KEY": API_KEY}
+    faults = Faults(seed=1, error_429=1.0, retry_after_seconds=100)  # "come back later"
+    with MockThread(MockConfig(faults=faults)) as mock:
+        command = [
+            sys.executable,
+            "-m",
+            "batchgen",
+            "run",
+            str(path),
+            "--base-url",
+            mock.base_url,
+            "--rpm",
+            "600",
+        ]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _wait_for(lambda: mock.state.rate_limited >= 1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)  # well within the 30 s grace and the 100 s
+        assert process.returncode == 143, stderr
+        state = read_ledger(results)["a"]
+        assert state["status"] == "error"  # not "submitting": the provider said no, so the
+        assert mock.state.jobs_created == 0  # next run simply tries again
