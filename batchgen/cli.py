@@ -323,11 +323,10 @@ def serve_mock_command(
     port: int, profile: str, job_seconds: float, fault_rate: float, seed: int
 ) -> None:
     """Run the simulated video API on 127.0.0.1 (stop with Ctrl-C)."""
-    from batchgen.mock_server import Faults, MockConfig, serve_forever
+    from batchgen.mock_server import MockConfig, common_faults, serve_forever
     from batchgen.profile import load_profile
 
-    share = fault_rate / 4
-    faults = Faults(seed=seed, error_429=share, error_500=share, error_503=share, html_502=share)
+    faults = common_faults(fault_rate, seed)
     config = MockConfig(profile=load_profile(profile), faults=faults, job_duration=job_seconds)
     serve_forever(config, port=port)
 

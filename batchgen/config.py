@@ -7,8 +7,10 @@ batchgen reads ``os.environ``.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from batchgen.errors import UsageError
@@ -83,3 +85,34 @@ def resolve_api_key(env: Mapping[str, str], variable: str) -> Secret:
             "(or name another with --api-key-env, or use --mock to try the simulated API)"
         )
     return Secret(value)
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """Where a results file's jobs were sent, so that ``poll`` and ``download`` go there too
+    (a relay's key must not go to OpenAI's default address). Never holds the key."""
+
+    profile: str
+    base_url: str  # "" for the simulated API of a finished ``run --mock``
+
+
+def provider_record_path(results: Path) -> Path:
+    """``night.results.csv`` -> ``night.results.provider.json``, beside it."""
+    return results.with_name(f"{results.stem}.provider.json")
+
+
+def save_provider_record(results: Path, record: ProviderRecord) -> None:
+    """Remember where the jobs of ``results`` were sent."""
+    try:
+        provider_record_path(results).write_text(json.dumps(asdict(record)) + "\n", "utf-8")
+    except OSError as exc:
+        raise UsageError(f"{results}: cannot write beside the results: {exc.strerror}") from None
+
+
+def load_provider_record(results: Path) -> ProviderRecord | None:
+    """Where the jobs of ``results`` were sent, if a run recorded it."""
+    try:
+        data = json.loads(provider_record_path(results).read_text("utf-8"))
+        return ProviderRecord(str(data["profile"]), str(data["base_url"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

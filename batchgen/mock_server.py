@@ -76,6 +76,12 @@ class Faults:
     endpoints: frozenset[str] = frozenset({"create"})
 
 
+def common_faults(rate: float, seed: int = 0) -> Faults:
+    """``rate`` of creates answered 429, 500, 503 or an HTML 502, in equal shares."""
+    share = rate / 4
+    return Faults(seed=seed, error_429=share, error_500=share, error_503=share, html_502=share)
+
+
 def _openai_profile() -> Profile:
     return load_profile("openai")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -21,10 +20,13 @@ import aiohttp
 from batchgen.client import VideoClient
 from batchgen.config import (
     DEFAULT_API_KEY_ENV,
+    ProviderRecord,
     Secret,
     check_base_url,
+    load_provider_record,
     resolve_api_key,
     resolve_base_url,
+    save_provider_record,
 )
 from batchgen.download import check_variants
 from batchgen.errors import ManifestError, UsageError
@@ -37,13 +39,13 @@ from batchgen.pacing import Pacer, Throttle
 from batchgen.plan import PAID_STATUSES, Plan, PlanOptions, plan_run
 from batchgen.profile import Profile, load_profile
 from batchgen.progress import Progress
+from batchgen.signals import Stopper, signal_exit_code
 from batchgen.submit import SubmitSettings, SubmitTally, Submitter, request_columns
 from batchgen.validate import ValidationReport, validate_manifest
 
 logger = logging.getLogger("batchgen")
 
 DEFAULT_PROFILE = "openai"
-SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 MOCK_API_KEY = Secret("mock-key")
 MOCK_JOB_SECONDS = 2.0  # long enough to watch jobs move, short enough for a demo
 
@@ -165,6 +167,9 @@ def run(request: RunRequest) -> RunResult:
     with Ledger.open(results, passthrough=prepared.manifest.columns) as ledger:
         if request.follow is not None:
             check_follow_settings(request.follow, ledger.header)
+        profile_name = request.profile or prepared.manifest.profile or DEFAULT_PROFILE
+        recorded_url = "" if request.mock else base_url
+        save_provider_record(results, ProviderRecord(profile_name, recorded_url))
         _record_invalid(ledger, report.invalid)
         plan = plan_run(report.jobs, ledger.states, _plan_options(request, prepared))
         _record_skips(ledger, plan)
@@ -337,39 +342,6 @@ async def _endpoint(request: RunRequest, profile: Profile, base_url: str) -> Asy
         yield mock.base_url
 
 
-class Stopper:
-    """While entered (in a running loop), SIGINT/SIGTERM set ``event`` instead of killing us.
-
-    ``signal`` remembers which arrived, for the exit code.
-    """
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.signal: int | None = None
-
-    def __enter__(self) -> Stopper:
-        loop = asyncio.get_running_loop()
-        for sig in SIGNAL_EXIT_CODES:
-            loop.add_signal_handler(sig, self._handle, sig)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in SIGNAL_EXIT_CODES:
-            loop.remove_signal_handler(sig)
-
-    def _handle(self, sig: signal.Signals) -> None:
-        if self.signal is None:
-            logger.warning("%s: finishing requests in flight, then stopping", sig.name)
-        self.signal = sig
-        self.event.set()
-
-
-def signal_exit_code(sig: int) -> int:
-    """130 for SIGINT, 143 for SIGTERM."""
-    return SIGNAL_EXIT_CODES.get(signal.Signals(sig), 128 + sig)
-
-
 # ---------------------------------------------------------------- poll and download
 
 
@@ -406,8 +378,16 @@ def follow_results(request: FollowRequest) -> FollowResult:
     """Poll every unfinished job of a results file, and download the finished ones if asked."""
     if not request.results.exists():
         raise UsageError(f"{request.results}: no such results file")
-    profile = load_profile(request.profile or DEFAULT_PROFILE)
-    url = resolve_base_url(request.base_url, None, request.env, profile)
+    recorded = load_provider_record(request.results)
+    if recorded is not None and not recorded.base_url and not request.base_url:
+        raise UsageError(
+            f"{request.results}: its jobs were sent to the simulated API of a finished "
+            "`run --mock`, which is gone; use `run --mock --wait` to follow jobs in one go"
+        )
+    recorded_profile = recorded.profile if recorded else None
+    profile = load_profile(request.profile or recorded_profile or DEFAULT_PROFILE)
+    recorded_url = recorded.base_url if recorded else None
+    url = resolve_base_url(request.base_url, recorded_url, request.env, profile)
     check_base_url(url, allow_insecure=request.allow_insecure)
     api_key = resolve_api_key(request.env, request.api_key_env)
     check_follow_settings(request.settings, ())

@@ -175,3 +175,31 @@ def test_download_alone_follows_every_job_to_its_video(
     result = invoke("run", path, "--base-url", mock.base_url, *FAST, "--download", tmp_path / "v")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "v" / "cat.mp4").exists()
+
+
+def test_poll_goes_where_the_run_sent_the_jobs_with_its_profile(
+    tmp_path: Path, invoke: Invoke, start_mock: StartMock
+) -> None:
+    from batchgen.profile import load_profile
+
+    words = {"queued": "pending", "in_progress": "processing", "completed": "succeeded"}
+    relay = start_mock(
+        MockConfig(
+            profile=load_profile("relay"), status_words=words, listing=False, id_prefix="task_"
+        )
+    )
+    path = write_csv(tmp_path / "night.csv", [["id", "prompt", "style"], ["cat", "A cat", "anime"]])
+    invoke("run", path, "--profile", "relay", "--base-url", relay.base_url, *FAST)
+    # no --profile, no --base-url: a relay's key must not go to OpenAI's default address
+    result = invoke("poll", tmp_path / "night.results.csv", *FOLLOW)
+    assert result.exit_code == 0, result.output
+    state = ledger(tmp_path)["cat"]
+    assert state["job_id"].startswith("task_") and state["status"] == "completed"
+
+
+def test_poll_after_a_mock_run_says_why_it_cannot(tmp_path: Path, invoke: Invoke) -> None:
+    path = write_csv(tmp_path / "night.csv", [["id", "prompt"], ["cat", "A cat"]])
+    invoke("run", path, "--mock", *FAST)
+    result = invoke("poll", tmp_path / "night.results.csv")
+    assert result.exit_code == 2
+    assert "simulated API" in result.stderr
