@@ -426,7 +426,10 @@ async def _create(request: web.Request) -> web.Response:
     if upload is not None:
         _validate_upload(upload, fields["size"])
     job_id = _idempotent_create(request, lambda: _new_job(request.app, fields, None))
-    return web.json_response(_view(state.jobs[job_id], config))
+    job = state.jobs[job_id]
+    if upload is not None and "_look" not in job:
+        job["_look"] = _small_copy(upload.data)  # previews look like the reference image
+    return web.json_response(_view(job, config))
 
 
 def _idempotent_create(request: web.Request, make: Callable[[], str]) -> str:
@@ -555,13 +558,29 @@ def _fake_mp4(job_id: str, size: int) -> bytes:
 
 
 def _preview(job: dict[str, Any], image_format: str, frames: int) -> bytes:
-    """A small image in a colour derived from the prompt, one tile per frame."""
+    """A small image, one tile per frame: the reference image if there was one, else a
+    colour derived from the prompt."""
     width, height = (int(n) for n in str(job["size"]).split("x"))
     tile = (THUMB_WIDTH, max(1, THUMB_WIDTH * height // width))
     colour = tuple(hashlib.sha256(str(job["prompt"]).encode()).digest()[:3])
     image = Image.new("RGB", (tile[0] * frames, tile[1]), colour)
+    if job.get("_look"):
+        with Image.open(io.BytesIO(job["_look"])) as look:
+            frame = look.convert("RGB").resize(tile)
+        for index in range(frames):
+            image.paste(frame, (index * tile[0], 0))
     out = io.BytesIO()
     image.save(out, format=image_format)
+    return out.getvalue()
+
+
+def _small_copy(data: bytes) -> bytes:
+    """A preview-sized PNG of an uploaded image (the job keeps this, not megabytes)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (THUMB_WIDTH * 2, THUMB_WIDTH * 4))  # JPEGs decode at a fraction
+        image.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 4))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="PNG")
     return out.getvalue()
 
 
