@@ -32,7 +32,7 @@ from batchgen.jobs import Job
 from batchgen.ledger import Ledger, Status, utc_now
 from batchgen.pacing import Throttle
 from batchgen.plan import FAILED_SOURCES, PAID_STATUSES, READY_FOR_REMIX, RECONCILE, Step
-from batchgen.poll import video_changes
+from batchgen.poll import failure_columns, video_changes
 from batchgen.progress import Progress
 from batchgen.reconcile import FOUND, UNKNOWN, Reconciler
 from batchgen.retry import RetrySettings, retrying
@@ -262,13 +262,7 @@ class Submitter:
         return self._gates.setdefault(signature, _Gate())
 
     def _fail(self, job: Job, status: str, error: ApiError) -> str:
-        changes = {
-            **request_columns(job),
-            "status": status,
-            "error_code": error.code or (str(error.status) if error.status else ""),
-            "error_message": error.message,
-        }
-        self._ledger.record(job.key, changes)
+        self._ledger.record(job.key, {**request_columns(job), **failure_columns(status, error)})
         return status
 
 

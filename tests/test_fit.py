@@ -52,7 +52,9 @@ def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
     source = photo(tmp_path / "phone.jpg", (1280, 720), orientation=6)
     out = fit_image(source, sha(source), Fit("stretch", 720, 1280), tmp_path / "cache")
     with Image.open(out) as image:
-        top, bottom = image.getpixel((360, 50)), image.getpixel((360, 1230))
+        rgb = image.convert("RGB")
+        top, bottom = rgb.getpixel((360, 50)), rgb.getpixel((360, 1230))
+    assert isinstance(top, tuple) and isinstance(bottom, tuple)
     assert top[0] > top[2] or bottom[0] > bottom[2]  # halves are now top/bottom, not left/right
     assert (top[0] > top[2]) != (bottom[0] > bottom[2])
 

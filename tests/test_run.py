@@ -27,7 +27,9 @@ def manifest(tmp_path: Path, rows: int = 4, *, image: bool = True) -> Path:
     return write_csv(tmp_path / "batch.csv", lines)
 
 
-def run(invoke: Invoke, mock: RunningMock, path: Path, *extra: str) -> tuple[int, str, dict]:
+def run(
+    invoke: Invoke, mock: RunningMock, path: Path, *extra: str
+) -> tuple[int, str, dict[str, dict[str, str]]]:
     result = invoke("run", path, "--base-url", mock.base_url, *FAST, *extra)
     results = path.with_name(f"{path.stem}.results.csv")
     return result.exit_code, result.output, read_ledger(results)
