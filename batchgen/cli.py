@@ -244,7 +244,7 @@ def download_command(download_dir: Path, **options: Any) -> None:
 
 
 def _follow(options: dict[str, Any], download_dir: Path | None) -> None:
-    interactive = _interactive(options)
+    interactive = _configure_output(options)
     result = follow_results(
         FollowRequest(
             results=options["results"],
@@ -264,7 +264,7 @@ def _follow(options: dict[str, Any], download_dir: Path | None) -> None:
 
 @cli.command("report")
 @click.argument("results", type=EXISTING_FILE)
-@click.option("--profile", default="openai", show_default=True, help="Profile for cost estimates.")
+@click.option("--profile", help="Profile for cost estimates (default: the one the run used).")
 @click.option("--csv", "csv_path", type=NEW_FILE, help="Write one row per job, for a spreadsheet.")
 @click.option(
     "--xlsx",
@@ -280,16 +280,16 @@ def _follow(options: dict[str, Any], download_dir: Path | None) -> None:
 )
 def report_command(
     results: Path,
-    profile: str,
+    profile: str | None,
     csv_path: Path | None,
     xlsx_path: Path | None,
     html_path: Path | None,
 ) -> None:
     """Summarise RESULTS: counts per status, seconds of video, rows needing attention."""
     from batchgen import report, report_html
-    from batchgen.profile import load_profile
+    from batchgen.runner import profile_for_results
 
-    loaded = report.load_report(results, load_profile(profile))
+    loaded = report.load_report(results, profile_for_results(results, profile))
     click.echo(report.render_summary(loaded))
     writers = (
         (csv_path, report.write_csv),
@@ -352,7 +352,7 @@ def _run_request(options: dict[str, Any]) -> RunRequest:
         mock=options["mock"],
         allow_insecure=options["allow_insecure"],
         request_timeout=options["request_timeout"],
-        interactive=_interactive(options),
+        interactive=_configure_output(options),
         submit=SubmitSettings(
             concurrency=options["concurrency"],
             rpm=options["rpm"],
@@ -384,8 +384,9 @@ def _retry(options: dict[str, Any]) -> RetrySettings:
     return RetrySettings(max_attempts=options["max_attempts"], backoff_base=options["backoff"])
 
 
-def _interactive(options: dict[str, Any]) -> bool:
-    """Configure logging; True when a person is watching (a progress bar, not log lines)."""
+def _configure_output(options: dict[str, Any]) -> bool:
+    """Set up logging (stderr, and --log-file); True when a person is watching a terminal
+    (a progress bar), False under cron (plain log lines)."""
     interactive: bool | None = options["progress"]
     if interactive is None:
         interactive = sys.stderr.isatty()

@@ -384,8 +384,7 @@ def follow_results(request: FollowRequest) -> FollowResult:
             f"{request.results}: its jobs were sent to the simulated API of a finished "
             "`run --mock`, which is gone; use `run --mock --wait` to follow jobs in one go"
         )
-    recorded_profile = recorded.profile if recorded else None
-    profile = load_profile(request.profile or recorded_profile or DEFAULT_PROFILE)
+    profile = profile_for_results(request.results, request.profile)
     recorded_url = recorded.base_url if recorded else None
     url = resolve_base_url(request.base_url, recorded_url, request.env, profile)
     check_base_url(url, allow_insecure=request.allow_insecure)
@@ -394,6 +393,12 @@ def follow_results(request: FollowRequest) -> FollowResult:
     with Ledger.open(request.results) as ledger:
         check_follow_settings(request.settings, ledger.header)
         return asyncio.run(_follow(request, profile, url, api_key, ledger))
+
+
+def profile_for_results(results: Path, name: str | None = None) -> Profile:
+    """``name``'s profile, else the one the run of ``results`` used, else the default."""
+    recorded = load_provider_record(results)
+    return load_profile(name or (recorded.profile if recorded else None) or DEFAULT_PROFILE)
 
 
 def check_follow_settings(settings: FollowSettings, columns: Sequence[str]) -> None:
