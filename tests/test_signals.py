@@ -16,6 +16,22 @@ from batchgen.mock_server import MockConfig, MockThread
 from tests.conftest import API_KEY, write_csv
 
 
+def run_command(manifest: Path, base_url: str, *extra: str) -> list[str]:
+    """``batchgen run`` as cron would start it, paced at 600 requests a minute."""
+    return [
+        sys.executable,
+        "-m",
+        "batchgen",
+        "run",
+        str(manifest),
+        "--base-url",
+        base_url,
+        "--rpm",
+        "600",
+        *extra,
+    ]
+
+
 def _wait_for(condition: object, timeout: float = 30.0) -> None:
     """Poll ``condition`` (a callable) until true; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -34,19 +50,7 @@ def test_a_signal_stops_gracefully_and_the_rerun_completes(
     results = tmp_path / "m.results.csv"
     env = {**os.environ, "OPENAI_API_KEY": API_KEY}
     with MockThread(MockConfig(latency=0.05)) as mock:
-        command = [
-            sys.executable,
-            "-m",
-            "batchgen",
-            "run",
-            str(path),
-            "--base-url",
-            mock.base_url,
-            "--rpm",
-            "600",
-            "--concurrency",
-            "2",
-        ]
+        command = run_command(path, mock.base_url, "--concurrency", "2")
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _wait_for(lambda: results.exists() and mock.state.jobs_created >= 3)
         process.send_signal(sig)
@@ -75,17 +79,7 @@ def test_a_signal_during_a_retry_wait_stops_at_once_and_records_the_providers_no
     env = {**os.environ, "OPENAI_API_KEY": API_KEY}
     faults = Faults(seed=1, error_429=1.0, retry_after_seconds=100)  # "come back later"
     with MockThread(MockConfig(faults=faults)) as mock:
-        command = [
-            sys.executable,
-            "-m",
-            "batchgen",
-            "run",
-            str(path),
-            "--base-url",
-            mock.base_url,
-            "--rpm",
-            "600",
-        ]
+        command = run_command(path, mock.base_url)
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _wait_for(lambda: mock.state.rate_limited >= 1)
         process.send_signal(signal.SIGTERM)
