@@ -231,17 +231,22 @@ def test_sigterm_at_random_moments_stops_gracefully_and_the_rerun_completes(
 # --------------------------------------------------------------------------- disk trouble
 
 
-def test_results_in_a_missing_folder_fail_before_anything_is_sent(
-    tmp_path: Path, provider: Callable[[], RunningMock]
-) -> None:
-    batch = Batch(tmp_path, provider())
-    out = tmp_path / "no-such-folder" / "results.csv"
-    done = subprocess.run(
+def _run_with_results_at(batch: Batch, out: Path) -> subprocess.CompletedProcess[bytes]:
+    """The batch's run command with ``--out out``, run to completion."""
+    return subprocess.run(
         batch.command("--out", str(out)),
         env={**os.environ, "OPENAI_API_KEY": API_KEY},
         capture_output=True,
         timeout=PROCESS_TIMEOUT,
     )
+
+
+def test_results_in_a_missing_folder_fail_before_anything_is_sent(
+    tmp_path: Path, provider: Callable[[], RunningMock]
+) -> None:
+    batch = Batch(tmp_path, provider())
+    out = tmp_path / "no-such-folder" / "results.csv"
+    done = _run_with_results_at(batch, out)
     assert done.returncode == 2
     assert b"Traceback" not in done.stderr
     assert str(out.parent).encode() in done.stderr and b"does not exist" in done.stderr
@@ -255,12 +260,7 @@ def test_results_under_a_regular_file_fail_before_anything_is_sent(
     batch = Batch(tmp_path, provider())
     (tmp_path / "notes.txt").write_text("not a folder\n")
     out = tmp_path / "notes.txt" / "results.csv"
-    done = subprocess.run(
-        batch.command("--out", str(out)),
-        env={**os.environ, "OPENAI_API_KEY": API_KEY},
-        capture_output=True,
-        timeout=PROCESS_TIMEOUT,
-    )
+    done = _run_with_results_at(batch, out)
     assert done.returncode == 2
     assert b"Traceback" not in done.stderr
     assert str(out.parent).encode() in done.stderr
@@ -273,12 +273,7 @@ def test_results_pointing_at_the_manifest_itself_leave_it_untouched(
 ) -> None:
     batch = Batch(tmp_path, provider())
     before = batch.manifest.read_bytes()
-    done = subprocess.run(
-        batch.command("--out", str(batch.manifest)),
-        env={**os.environ, "OPENAI_API_KEY": API_KEY},
-        capture_output=True,
-        timeout=PROCESS_TIMEOUT,
-    )
+    done = _run_with_results_at(batch, batch.manifest)
     assert done.returncode == 2, done.stderr.decode()
     assert b"not a batchgen results file" in done.stderr
     assert b"Traceback" not in done.stderr
@@ -325,12 +320,7 @@ def test_results_in_an_unwritable_folder_fail_before_anything_is_sent(
         if _can_create_in(folder):
             pytest.skip(f"{where} accepts new files here")
     out = folder / f"batchgen-test-{os.getpid()}.results.csv"
-    done = subprocess.run(
-        batch.command("--out", str(out)),
-        env={**os.environ, "OPENAI_API_KEY": API_KEY},
-        capture_output=True,
-        timeout=PROCESS_TIMEOUT,
-    )
+    done = _run_with_results_at(batch, out)
     assert batch.mock.state.create_requests == 0
     assert b"Traceback" not in done.stderr, done.stderr.decode()
     assert done.returncode == 2, done.stderr.decode()
