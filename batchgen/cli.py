@@ -18,6 +18,7 @@ import click
 from batchgen import __version__, render
 from batchgen.errors import BatchgenError, ManifestError, UsageError
 from batchgen.follow import FollowSettings
+from batchgen.output_paths import check_writable_file
 from batchgen.retry import RetrySettings
 from batchgen.runner import FollowRequest, RunRequest, follow_results, prepare, run
 from batchgen.submit import SubmitSettings
@@ -63,6 +64,14 @@ provider_options = _options(
     ),
     click.option("--allow-insecure", is_flag=True, help="Allow a plain http:// base URL."),
     click.option(
+        "--allow-base-url",
+        "allowed_base_urls",
+        multiple=True,
+        metavar="URL",
+        help="Trust this origin when a manifest or results record names it (repeatable; "
+        "also $BATCHGEN_ALLOWED_BASE_URLS).",
+    ),
+    click.option(
         "--request-timeout",
         type=SECONDS,
         default=120.0,
@@ -96,6 +105,13 @@ provider_options = _options(
         help="Progress bar (default: when stderr is a terminal).",
     ),
     click.option("--log-file", type=NEW_FILE, help="Also write the plain log lines to this file."),
+    click.option(
+        "--grace",
+        type=click.FloatRange(0),
+        default=30.0,
+        show_default=True,
+        help="After SIGINT/SIGTERM, seconds requests in flight may take to finish.",
+    ),
 )
 
 follow_options = _options(
@@ -208,6 +224,8 @@ def run_command(**options: Any) -> None:
     """Validate MANIFEST, then submit every row not yet submitted, resuming where the last
     run stopped; with --wait/--download, follow the jobs to the end."""
     summary_path = options["summary_json"]
+    if summary_path is not None:  # before the night's creates, not after them
+        check_writable_file(summary_path, "the summary")
     try:
         result = run(_run_request(options))
     except BatchgenError as exc:
@@ -254,6 +272,7 @@ def _follow(options: dict[str, Any], download_dir: Path | None) -> None:
             base_url=options["base_url"],
             api_key_env=options["api_key_env"],
             allow_insecure=options["allow_insecure"],
+            allowed_base_urls=options["allowed_base_urls"],
             request_timeout=options["request_timeout"],
             interactive=interactive,
         )
@@ -289,16 +308,29 @@ def report_command(
     from batchgen import report, report_html
     from batchgen.runner import profile_for_results
 
-    loaded = report.load_report(results, profile_for_results(results, profile))
-    click.echo(report.render_summary(loaded))
     writers = (
         (csv_path, report.write_csv),
         (xlsx_path, report.write_xlsx),
         (html_path, report_html.write_html),
     )
+    for path, _ in writers:
+        if path is not None:
+            check_writable_file(path, "the report")
+    loaded = report.load_report(results, profile_for_results(results, profile))
+    click.echo(report.render_summary(loaded))
     for path, write in writers:
         if path is not None:
             click.echo(f"wrote {write(loaded, path)}")
+
+
+@cli.command("repair")
+@click.argument("results", type=EXISTING_FILE)
+def repair_command(results: Path) -> None:
+    """Rebuild RESULTS after another program rewrote it (columns, sorting, encoding), keeping
+    every row that ever had a job as paid; the old file is kept as a .bak. Sends nothing."""
+    from batchgen.repair import repair_results
+
+    click.echo(repair_results(results).summary())
 
 
 @cli.command("serve-mock")
@@ -351,6 +383,7 @@ def _run_request(options: dict[str, Any]) -> RunRequest:
         max_jobs=options["max_jobs"],
         mock=options["mock"],
         allow_insecure=options["allow_insecure"],
+        allowed_base_urls=options["allowed_base_urls"],
         request_timeout=options["request_timeout"],
         interactive=_configure_output(options),
         submit=SubmitSettings(
@@ -358,6 +391,7 @@ def _run_request(options: dict[str, Any]) -> RunRequest:
             rpm=options["rpm"],
             retry=_retry(options),
             resend_unresolved=options["resend_unresolved"],
+            grace_seconds=options["grace"],
         ),
         follow=_follow_settings({**options, "wait": True}, options["download_dir"])
         if follows
@@ -377,6 +411,7 @@ def _follow_settings(options: dict[str, Any], download_dir: Path | None) -> Foll
         variants=("video", *variants),
         name_template=options["name_template"],
         poll_interval=options["poll_interval"],
+        grace_seconds=options["grace"],
     )
 
 

@@ -46,6 +46,9 @@ from batchgen.profile import Profile
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 MAX_REDIRECTS = 5
 EXCERPT_CHARS = 160
+#: Longest provider text (an error's message or code) kept whole: the rest is cut, so a
+#: provider cannot grow the results file (and every later line of the row) without limit.
+STORED_CHARS = 2000
 CHUNK_BYTES = 256 * 1024
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 
@@ -83,8 +86,8 @@ class Video:
             progress=_int(data.get("progress")) or 0,
             created_at=_int(data.get("created_at")),
             expires_at=_int(data.get("expires_at")),
-            error_code=str(error.get("code") or ""),
-            error_message=str(error.get("message") or ""),
+            error_code=_bounded(str(error.get("code") or "")),
+            error_message=_bounded(str(error.get("message") or "")),
             model=str(data.get("model") or ""),
             prompt=str(data.get("prompt") or ""),
             size=str(data.get("size") or ""),
@@ -317,7 +320,7 @@ def _error_details(body: str) -> tuple[str, str]:
     error = data.get("error", data) if isinstance(data, dict) else data
     if isinstance(error, dict):
         message = error.get("message") or error.get("msg") or json.dumps(error)
-        return str(message), str(error.get("code") or error.get("type") or "")
+        return _bounded(str(message)), _bounded(str(error.get("code") or error.get("type") or ""))
     return _excerpt(str(error)), ""
 
 
@@ -365,6 +368,13 @@ def _excerpt(text: str) -> str:
     plain = html.unescape(re.sub(r"<[^>]+>", " ", plain))
     plain = " ".join(plain.split())
     return plain if len(plain) <= EXCERPT_CHARS else plain[: EXCERPT_CHARS - 1] + "…"
+
+
+def _bounded(text: str) -> str:
+    """``text`` itself, or its first :data:`STORED_CHARS` characters and its full length."""
+    if len(text) <= STORED_CHARS:
+        return text
+    return f"{text[:STORED_CHARS]}… (cut: {len(text):,} characters in all)"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +19,8 @@ from batchgen.profile import Profile
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 BASE_URL_ENV = "OPENAI_BASE_URL"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+ALLOWED_BASE_URLS_ENV = "BATCHGEN_ALLOWED_BASE_URLS"
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -33,21 +35,72 @@ class Secret:
     __str__ = __repr__
 
 
-def resolve_base_url(
-    cli_value: str | None,
-    manifest_value: str | None,
-    env: Mapping[str, str],
-    profile: Profile,
-) -> str:
-    """``--base-url``, then the manifest's ``base_url:``, then ``OPENAI_BASE_URL``, then the
-    profile's default (the official SDK's convention)."""
-    for candidate in (cli_value, manifest_value, env.get(BASE_URL_ENV), profile.default_base_url):
-        if candidate:
-            return candidate.rstrip("/")
-    raise UsageError(
-        f"the {profile.name} profile has no default address: "
-        f"pass --base-url, set base_url: in the manifest, or set {BASE_URL_ENV}"
+@dataclass(frozen=True)
+class UrlSource:
+    """One place a base URL may come from, in precedence order, and whether the operator
+    chose it (a command-line flag, the environment, a profile passed with ``--profile``)
+    or it came with the manifest (its ``base_url:``, a profile file it names, the record
+    beside a results file), which anyone may have written."""
+
+    url: str | None
+    origin_of: str  # names the source in messages: "--base-url", "the manifest's base_url:"
+    operator: bool
+
+
+def resolve_base_url(sources: Sequence[UrlSource], allowed: Sequence[str], profile: Profile) -> str:
+    """The first base URL given, in the order of ``sources`` (README: ``--base-url``, the
+    manifest, ``OPENAI_BASE_URL``, the profile's default).
+
+    A URL the operator did not choose is used only when its origin is one the operator
+    chose elsewhere or allowed (``--allow-base-url``, ``BATCHGEN_ALLOWED_BASE_URLS``):
+    otherwise a manifest handed over by someone else could send the key to their server.
+    """
+    chosen = next((s for s in sources if s.url), None)
+    if chosen is None or chosen.url is None:
+        raise UsageError(
+            f"the {profile.name} profile has no default address: "
+            f"pass --base-url, set base_url: in the manifest, or set {BASE_URL_ENV}"
+        )
+    url = chosen.url.rstrip("/")
+    if not chosen.operator:
+        trusted = [s.url for s in sources if s.operator and s.url] + list(allowed)
+        if url_origin(url) not in {url_origin(t) for t in trusted}:
+            raise UsageError(_not_allowed_message(url, chosen.origin_of))
+    return url
+
+
+def _not_allowed_message(url: str, origin_of: str) -> str:
+    allow = "{}://{}".format(*urlsplit(url)[:2])
+    return (
+        f"{origin_of} sends the API key to {allow}, which you have not chosen: "
+        f"nothing was sent. If you trust it, pass --allow-base-url {allow} (or --base-url "
+        f"{url}), or add it to {ALLOWED_BASE_URLS_ENV} (comma-separated)"
     )
+
+
+def allowed_base_urls(cli_values: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
+    """The operator's allow-list: ``--allow-base-url`` values and ``BATCHGEN_ALLOWED_BASE_URLS``."""
+    listed = [u.strip() for u in env.get(ALLOWED_BASE_URLS_ENV, "").split(",") if u.strip()]
+    values = (*cli_values, *listed)
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(
+                f"allowed base URL {value!r} is not an http(s) address like https://relay.example.com"
+            )
+    return values
+
+
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url`` (the default port made explicit): what an
+    allow-list entry and a redirect are compared by."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
 
 
 def check_base_url(url: str, *, allow_insecure: bool) -> None:

@@ -112,3 +112,8 @@ class BadResponseError(OutcomeUnknownError):
 
 class UnresolvedError(ApiError):
     """A create whose outcome could not be looked up; resending it might pay twice."""
+
+
+class StopRequested(BatchgenError):
+    """A stop signal arrived while waiting (for a request slot, a retry, a source row):
+    the request that waited was not sent."""

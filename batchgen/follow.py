@@ -9,8 +9,9 @@ while the rest are followed.
 
 Without ``wait`` each job gets one step (a poll, and a download if it is complete); with
 ``wait`` the steps repeat until every job is final, the timeout runs out, or ``stop`` is
-set. Either way, requests in flight finish and are recorded before :func:`follow_jobs`
-returns; a rerun continues from the ledger.
+set. Then nothing new is sent (a poll or download waiting for its slot or for a retry
+gives up), requests in flight finish and are recorded within the grace period, and
+:func:`follow_jobs` returns; a rerun continues from the ledger.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from typing import Any
 
 from batchgen.client import VideoClient
 from batchgen.download import VIDEO, Downloader
-from batchgen.errors import RetryableError
+from batchgen.errors import RetryableError, StopRequested
 from batchgen.ledger import Ledger, Status
 from batchgen.naming import FileNamer
 from batchgen.pacing import Pacer, Sleep, Throttle
 from batchgen.poll import Cadence, Poller, PollSchedule, is_pending
 from batchgen.progress import Progress
 from batchgen.retry import RetrySettings
+from batchgen.signals import DEFAULT_GRACE_SECONDS
 
 #: Final statuses that want the user's attention.
 TROUBLE_STATUSES = frozenset({Status.FAILED, Status.EXPIRED, Status.LOST})
@@ -55,7 +57,7 @@ class FollowSettings:
     variants: tuple[str, ...] = (VIDEO,)
     name_template: str | None = None
     poll_interval: float = 5.0  # first interval; adapts
-    grace_seconds: float = 30.0  # how long requests in flight may finish after stop/timeout
+    grace_seconds: float = DEFAULT_GRACE_SECONDS  # for requests in flight after stop/timeout
 
 
 @dataclass(frozen=True)
@@ -145,12 +147,13 @@ class _Follower:
         self._progress = progress
         self._logger = logger
         self._timing = timing
-        pacer = Pacer(settings.poll_rpm, clock=timing.clock, sleep=timing.sleep)
-        throttle = Throttle(pacer, settings.concurrency)
-        self._poller = Poller(client, ledger, throttle, settings.retry, logger=logger)
-        self._downloader = _downloader(client, ledger, settings, pacer, timing, logger)
-        self._schedule = PollSchedule(settings.poll_interval, timing.rng)
         self._halt = asyncio.Event()  # stop, timeout or a task's unexpected error
+        # after a halt, a poll or download not yet on the wire is not sent at all
+        pacer = Pacer(settings.poll_rpm, clock=timing.clock, sleep=timing.sleep)
+        throttle = Throttle(pacer, settings.concurrency, stop=self._halt)
+        self._poller = Poller(client, ledger, throttle, settings.retry, logger=logger)
+        self._downloader = _downloader(client, ledger, settings, throttle, timing, logger)
+        self._schedule = PollSchedule(settings.poll_interval, timing.rng)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failure: BaseException | None = None
         self.tally = FollowTally()
@@ -210,7 +213,10 @@ class _Follower:
             await self._pause(delay)
             if self._halt.is_set():
                 return
-            next_delay = await self._step(key, cadence)
+            try:
+                next_delay = await self._step(key, cadence)
+            except StopRequested:
+                return  # halted before its request went out: the job stays as it was
             if next_delay is None or not self._settings.wait:
                 break
             delay = next_delay
@@ -312,18 +318,19 @@ def _downloader(
     client: VideoClient,
     ledger: Ledger,
     settings: FollowSettings,
-    pacer: Pacer,
+    polls: Throttle,
     timing: Timing,
     logger: logging.Logger,
 ) -> Downloader | None:
-    """A downloader when a folder is given; its own cap, so downloads never starve polls."""
+    """A downloader when a folder is given: the polls' pacer and stop, but its own cap, so
+    downloads never starve polls."""
     if settings.download_dir is None:
         return None
     namer = FileNamer(settings.download_dir, settings.name_template, ledger.states, ledger.header)
     return Downloader(
         client,
         ledger,
-        Throttle(pacer, settings.concurrency),
+        Throttle(polls.pacer, settings.concurrency, stop=polls.stop),
         settings.retry,
         namer,
         variants=settings.variants,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from typing import BinaryIO
 
 from filelock import FileLock, Timeout
 
+from batchgen import seal
 from batchgen.errors import LedgerError, LockHeldError
 
 
@@ -68,10 +70,12 @@ REQUEST_COLUMNS = (
 ASSET_COLUMNS = ("expires_at", "file", "file_bytes", "sha256", "thumbnail", "spritesheet")
 FIXED_COLUMNS = BOOKKEEPING_COLUMNS + REQUEST_COLUMNS + ASSET_COLUMNS
 
-BOM = "\ufeff".encode()
+BOM = seal.BOM
 SHARED_CHARS = 16  # values this short repeat across rows (status, model, size): kept once
 
 Record = dict[str, str]
+
+logger = logging.getLogger("batchgen")
 
 
 def utc_now() -> str:
@@ -85,11 +89,58 @@ def default_results_path(manifest_path: Path) -> Path:
 
 
 def read_ledger(path: Path) -> dict[str, Record]:
-    """The latest state of every key in an existing results file (empty if there is none)."""
+    """The latest state of every key in an existing results file (empty if there is none).
+
+    Raises :class:`LedgerError` when the file is not the one batchgen wrote (see
+    :mod:`batchgen.seal`) or does not parse.
+    """
     if not path.exists():
         return {}
-    _header, states, _end = _parse(path)
+    real = path.resolve()
+    sealed = _check_seal(path, real)
+    _header, states, _end = _parse(path, sealed.length)
     return states
+
+
+def lock_results(path: Path) -> FileLock:
+    """Take the lock of the results file ``path``: one run per file, however it is reached.
+
+    The lock is named after the resolved path, so a symlink or a relative path to the same
+    file meets the same lock. Raises :class:`LockHeldError` when another run holds it.
+    """
+    real = path.resolve()
+    lock_path = real.with_name(f"{real.name}.lock")
+    try:
+        # filelock reports some failures as contention (ENOENT) and lets others escape
+        # (EACCES): creating the lock file first says plainly that the folder is the problem.
+        lock_path.touch(exist_ok=True)
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot create files in {path.parent}: {exc.strerror}") from None
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise LockHeldError(
+            f"{path}: another batchgen run is using this results file "
+            f"(lock {lock_path}); wait for it to finish"
+        ) from None
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot lock {lock_path}: {exc.strerror}") from None
+    return lock
+
+
+def _check_seal(path: Path, real: Path) -> seal.Digest:
+    """The digest of the sealed part of ``path``; an error if the file changed or is gone."""
+    found = seal.load_seal(real)
+    try:
+        exists = real.exists() and real.stat().st_size > 0
+        if found is not None and found.length > 0 and not exists:
+            raise seal.changed_error(
+                path, f"it is gone or empty, where batchgen wrote {found.length:,} bytes"
+            )
+        return seal.verify(real, found) if exists else seal.Digest()
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot read the results file: {exc.strerror}") from None
 
 
 class Ledger:
@@ -105,42 +156,28 @@ class Ledger:
         states: dict[str, Record],
         handle: BinaryIO,
         lock: FileLock,
+        sealer: seal.Sealer,
     ) -> None:
         self.path = path
         self.header = tuple(header)
         self.states = states
         self._handle = handle
         self._lock = lock
+        self._sealer = sealer
 
     @classmethod
     def open(cls, path: Path, passthrough: Sequence[str] = ()) -> Ledger:
-        """Lock ``path`` for this run, read it, repair a torn last line, and open it for appends.
+        """Lock ``path`` for this run, check its seal, read it, repair a torn last line, and
+        open it for appends.
 
-        Raises :class:`LockHeldError` when another run holds it.
+        Raises :class:`LockHeldError` when another run holds it, :class:`LedgerError` when
+        it is not the file batchgen wrote.
         """
         if path.parent.exists() and not path.parent.is_dir():
             raise LedgerError(f"{path}: {path.parent} is a file, not a folder")
         if not path.parent.is_dir():
             raise LedgerError(f"{path}: the folder {path.parent} does not exist")
-        lock_path = Path(f"{path}.lock")
-        try:
-            # filelock reports some failures as contention (ENOENT) and lets others escape
-            # (EACCES): creating the lock file first says plainly that the folder is the problem.
-            lock_path.touch(exist_ok=True)
-        except OSError as exc:
-            raise LedgerError(
-                f"{path}: cannot create files in {path.parent}: {exc.strerror}"
-            ) from None
-        lock = FileLock(str(lock_path))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise LockHeldError(
-                f"{path}: another batchgen run is using this results file "
-                f"(lock {path}.lock); wait for it to finish"
-            ) from None
-        except OSError as exc:
-            raise LedgerError(f"{path}: cannot lock {lock_path}: {exc.strerror}") from None
+        lock = lock_results(path)
         try:
             return cls._open_locked(path, passthrough, lock)
         except BaseException:
@@ -149,19 +186,46 @@ class Ledger:
 
     @classmethod
     def _open_locked(cls, path: Path, passthrough: Sequence[str], lock: FileLock) -> Ledger:
+        real = path.resolve()
+        digest = _check_seal(path, real)
         try:
-            if path.exists() and path.stat().st_size > 0:
-                header, states, end = _parse(path)
-                _truncate(path, end)
-                handle = path.open("ab")
-                return cls(path, header, states, handle, lock)
+            if real.exists() and real.stat().st_size > 0:
+                header, states, end = _parse(path, digest.length)
+                _truncate(real, end)
+                if digest.length == 0:
+                    logger.info(
+                        "%s: no seal beside it (an older batchgen): accepted as it "
+                        "is, and sealed now",
+                        path,
+                    )
+                digest = seal.extend(real, digest, end)
+                handle = real.open("ab")
+                return cls._sealed(path, header, states, handle, lock, digest)
             header = list(FIXED_COLUMNS) + [c for c in passthrough if c not in FIXED_COLUMNS]
-            handle = path.open("wb")
-            handle.write(BOM + _encode_line(header))
+            handle = real.open("wb")
+            first = BOM + encode_line(header)
+            handle.write(first)
             _sync(handle)
-            return cls(path, header, {}, handle, lock)
+            digest = seal.Digest()
+            digest.update(first)
+            return cls._sealed(path, header, {}, handle, lock, digest)
         except OSError as exc:
             raise LedgerError(f"{path}: cannot write the results file: {exc.strerror}") from None
+
+    @classmethod
+    def _sealed(
+        cls,
+        path: Path,
+        header: Sequence[str],
+        states: dict[str, Record],
+        handle: BinaryIO,
+        lock: FileLock,
+        digest: seal.Digest,
+    ) -> Ledger:
+        """The open ledger, its seal brought up to the bytes it starts from."""
+        sealer = seal.Sealer(path.resolve(), digest, header)
+        sealer.save()
+        return cls(path, header, states, handle, lock, sealer)
 
     def __enter__(self) -> Ledger:
         return self
@@ -179,6 +243,7 @@ class Ledger:
             if not self._handle.closed:
                 try:
                     _sync(self._handle)
+                    self._sealer.save()
                 finally:
                     with contextlib.suppress(OSError):  # bytes a failed append left behind
                         self._handle.close()
@@ -199,12 +264,16 @@ class Ledger:
         state["key"] = key
         state["timestamp"] = utc_now()
         self.states[key] = state
+        line = encode_line([state.get(c, "") for c in self.header])
         try:
-            self._handle.write(_encode_line([state.get(c, "") for c in self.header]))
+            self._handle.write(line)
             self._handle.flush()
+            self._sealer.wrote(line)
             if durable:
                 os.fsync(self._handle.fileno())
+                self._sealer.checkpoint()
         except OSError as exc:
+            self._sealer.failed()
             raise LedgerError(
                 f"{self.path}: cannot append to the results file: {exc.strerror}"
             ) from None
@@ -219,7 +288,8 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _encode_line(values: Iterable[str]) -> bytes:
+def encode_line(values: Iterable[str]) -> bytes:
+    """One results line as batchgen writes it: CSV, CRLF, UTF-8."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow(values)
     return buffer.getvalue().encode("utf-8")
@@ -230,51 +300,88 @@ def _sync(handle: BinaryIO) -> None:
     os.fsync(handle.fileno())
 
 
-def _parse(path: Path) -> tuple[list[str], dict[str, Record], int]:
+def _parse(path: Path, sealed_end: int = 0) -> tuple[list[str], dict[str, Record], int]:
     """Header, the latest state of every key, and the byte offset where whole lines end.
 
     The file is read line by line and each key keeps only its latest line, so memory holds
-    one state per row, never the file's text or its superseded lines.
+    one state per row, never the file's text or its superseded lines. Lines from
+    ``sealed_end`` on are not covered by the seal and get one more check (see
+    :func:`_check_appended`).
     """
     try:
+        _allow_cells_up_to(path.stat().st_size)
         with path.open("rb") as handle:
-            return _parse_lines(path, handle)
+            return _parse_lines(path, handle, sealed_end)
     except OSError as exc:
         raise LedgerError(f"{path}: cannot read the results file: {exc.strerror}") from None
 
 
-def _parse_lines(path: Path, handle: BinaryIO) -> tuple[list[str], dict[str, Record], int]:
+def _allow_cells_up_to(size: int) -> None:
+    """csv refuses cells over 131,072 characters by default: a long prompt, passthrough
+    cell or message must be read, not taken for a torn line. No cell is longer than the
+    file; the cap keeps the value within a C long on every platform."""
+    wanted = min(size + 1, 2**31 - 1)
+    if csv.field_size_limit() < wanted:
+        csv.field_size_limit(wanted)
+
+
+def _parse_lines(
+    path: Path, handle: BinaryIO, sealed_end: int
+) -> tuple[list[str], dict[str, Record], int]:
     reader = _Lines(path, handle)
-    records = csv.reader(reader)
+    records = csv.reader(reader, strict=True)  # strict: a stray quote is an error, not data
+    header = _header(path, records)
+    states: dict[str, Record] = {}
+    shared: dict[str, str] = {}  # one object per repeated short value: status, model, size…
+    whole, line = reader.consumed, reader.lines + 1  # where the next record starts
+    try:
+        for values in records:
+            if not reader.ends_line:
+                break  # the file ends without a newline: the last line was torn by a crash
+            if len(values) != len(header):
+                raise _bad_line(path, line, f"{len(values)} cells, the header has {len(header)}")
+            record = {
+                name: _share(shared, value) for name, value in zip(header, values, strict=True)
+            }
+            if whole >= sealed_end:
+                _check_appended(path, line, states, record)
+            if record.get("key"):
+                states[record["key"]] = record
+            whole, line = reader.consumed, reader.lines + 1
+    except csv.Error as exc:
+        if not reader.exhausted:
+            raise _bad_line(path, line, str(exc)) from None
+        # else the file ends inside a quoted cell: the last line was torn by a crash
+    return header, states, whole
+
+
+def _header(path: Path, records: Iterator[list[str]]) -> list[str]:
     try:
         header = next(records)
     except (StopIteration, csv.Error):
         header = []
     if "key" not in header or "status" not in header:
         raise LedgerError(f"{path}: not a batchgen results file (no key/status header)")
-    states: dict[str, Record] = {}
-    shared: dict[str, str] = {}  # one object per repeated short value: status, model, size…
-    whole = reader.consumed
-    torn_at: int | None = None  # the record a crash tore: it must be the last one
-    try:
-        for number, values in enumerate(records, start=2):
-            if len(values) != len(header) or not reader.ends_line:
-                torn_at = torn_at or number
-                continue
-            if torn_at is not None:
-                raise LedgerError(
-                    f"{path}: record {torn_at} is not a whole results line, yet more follow "
-                    "(was the file edited?): fix or remove that line; nothing was changed"
-                )
-            record = {
-                name: _share(shared, value) for name, value in zip(header, values, strict=True)
-            }
-            if record.get("key"):
-                states[record["key"]] = record
-            whole = reader.consumed
-    except csv.Error:
-        pass  # an unterminated quote at the end: a torn line
-    return header, states, whole
+    return header
+
+
+def _bad_line(path: Path, line: int, detail: str) -> LedgerError:
+    return LedgerError(
+        f"{path}: line {line}: not a whole results line ({detail}), and not the torn last "
+        "line a crash leaves (was the file edited?): fix or remove that line; nothing was "
+        "changed or sent"
+    )
+
+
+def _check_appended(path: Path, line: int, states: Mapping[str, Record], record: Record) -> None:
+    """A line the seal does not cover (a crash's last lines, or appended by hand) may not
+    forget a job: batchgen never clears a job id, and a row without one is bought again."""
+    job_id = states.get(record.get("key", ""), {}).get("job_id")
+    if job_id and not record.get("job_id"):
+        raise LedgerError(
+            f"{path}: line {line}: drops the job id {job_id} of {record['key']}, which "
+            "batchgen never does (added by hand?): remove that line; nothing was sent"
+        )
 
 
 def _share(shared: dict[str, str], value: str) -> str:
@@ -289,20 +396,24 @@ class _Lines:
         self._path = path
         self._handle = handle
         self.consumed = 0
+        self.lines = 0
         self.ends_line = True
+        self.exhausted = False  # the file's end was reached
 
     def __iter__(self) -> Iterator[str]:
         for raw in self._handle:  # split at b"\n" only; a quoted lone \r stays inside
             line = raw[len(BOM) :] if self.consumed == 0 and raw.startswith(BOM) else raw
             self.consumed += len(raw)
+            self.lines += 1
             self.ends_line = raw.endswith(b"\n")
             try:
                 # a line torn by a crash may end inside a character; it is dropped anyway
                 yield line.decode("utf-8", errors="strict" if self.ends_line else "replace")
             except UnicodeDecodeError:
                 raise LedgerError(
-                    f"{self._path}: not a batchgen results file (not UTF-8)"
+                    f"{self._path}: line {self.lines}: not a batchgen results file (not UTF-8)"
                 ) from None
+        self.exhausted = True
 
 
 def _truncate(path: Path, end: int) -> None:

@@ -35,7 +35,7 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 YAML_SUFFIXES = (".yaml", ".yml")
 YAML_KEYS = (
     "base_url", "columns", "defaults", "image_fit", "matrix", "max_cost", "output", "pad_color",
-    "profile", "prompt_template", "rows", "sheet", "source", "takes",
+    "passthrough", "profile", "prompt_template", "rows", "sheet", "source", "takes",
 )  # fmt: skip
 SCALAR_SETTINGS = (
     "base_url", "image_fit", "max_cost", "output", "pad_color", "profile", "prompt_template",
@@ -73,6 +73,7 @@ class Manifest:
     image_fit: str | None = None  # cover, contain, stretch or none, for every row
     pad_color: str | None = None
     expansion: Expansion = field(default_factory=Expansion)
+    own_columns: frozenset[str] = frozenset()  # passthrough: and columns: targets, never typos
 
 
 class _Unreadable(Exception):
@@ -112,6 +113,7 @@ class _Builder:
     renames: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
     columns: dict[str, None] = field(default_factory=dict)  # an ordered set
+    own: set[str] = field(default_factory=set)  # passthrough: names
 
     def problem(self, file: str, row: int | None, column: str | None, message: str) -> None:
         self.problems.append(Problem(file, row, column, message))
@@ -167,6 +169,7 @@ def load_manifest(path: Path, *, sheet: str | None = None) -> Manifest:
         image_fit=settings.get("image_fit"),
         pad_color=settings.get("pad_color"),
         expansion=expansion,
+        own_columns=frozenset(builder.own | set(builder.renames.values())),
     )
 
 
@@ -770,6 +773,8 @@ def _yaml_mapping(
                 builder.renames[fold_header(key)] = fold_header(target)
     if "defaults" in sections:
         builder.defaults = yaml_file.values(sections["defaults"], "defaults:")
+    if "passthrough" in sections:
+        builder.own.update(_yaml_names(yaml_file, sections["passthrough"]))
     rows: list[ManifestRow] = []
     if "source" in settings:
         rows += _yaml_source(yaml_file, sections["source"], settings, path, sheet)
@@ -794,6 +799,15 @@ def _yaml_matrix(yaml_file: _YamlFile, node: yaml.Node) -> dict[str, tuple[str, 
             yaml_file.problem(key_node, f"matrix: {key!r} has blank or repeated values", key)
         matrix[yaml_file.builder.name(key)] = values
     return matrix
+
+
+def _yaml_names(yaml_file: _YamlFile, node: yaml.Node) -> list[str]:
+    """``passthrough:``: the team's own columns, carried through even if they look like typos."""
+    if not isinstance(node, yaml.SequenceNode):
+        yaml_file.problem(node, "passthrough: must be a list of column names")
+        return []
+    names = (yaml_file.scalar(item, "a passthrough: name") for item in node.value)
+    return [fold_header(name) for name in names if name]
 
 
 def _yaml_settings(yaml_file: _YamlFile, sections: Mapping[str, yaml.Node]) -> dict[str, str]:

@@ -95,7 +95,9 @@ class MockConfig:
     latency: float = 0.0
     job_duration: float = 0.0
     fail_marker: str = "[fail]"
-    idempotency: bool = True
+    # No real provider honours Idempotency-Key (shared/reference/relays.md), so neither does
+    # the simulated one unless a test asks: job counts are what a provider would bill.
+    idempotency: bool = False
     listing: bool = True
     status_words: dict[str, str] = field(default_factory=dict)
     id_prefix: str = "video_"
@@ -106,6 +108,7 @@ class MockConfig:
     poll_after_ms: int | None = None  # sent as openai-poll-after-ms while a job is not final
     not_ready_status: int = 409  # content of an unfinished job (some relays answer 400)
     content_delay: float = 0.0  # seconds after completion before content is served
+    chunk_delay: float = 0.0  # seconds between chunks of a video: a slow CDN
     expired_status: int = 410  # content after expiry (some providers answer 404)
 
 
@@ -524,7 +527,7 @@ async def _content(request: web.Request) -> web.StreamResponse:
         raise _ApiFailure(config.expired_status, message, code="video_expired")
     if variant == "video":
         cut = _CURRENT_FAULT.get() == "cut_stream"
-        return await _stream_video(request, job, config.video_bytes, cut=cut)
+        return await _stream_video(request, job, config, cut=cut)
     image_format = "WEBP" if variant == "thumbnail" else "JPEG"
     frames = 1 if variant == "thumbnail" else 4
     body = _preview(job, image_format, frames)
@@ -532,9 +535,10 @@ async def _content(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream_video(
-    request: web.Request, job: dict[str, Any], size: int, *, cut: bool = False
+    request: web.Request, job: dict[str, Any], config: MockConfig, *, cut: bool = False
 ) -> web.StreamResponse:
     """The MP4 in chunks; ``cut`` drops the connection halfway, as a crashed CDN would."""
+    size = config.video_bytes
     response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: "video/mp4"})
     response.content_length = size
     await response.prepare(request)
@@ -544,6 +548,7 @@ async def _stream_video(
             _drop_connection(request)
             return response
         await response.write(body[start : start + CHUNK_BYTES])
+        await asyncio.sleep(config.chunk_delay)
     await response.write_eof()
     return response
 

@@ -13,6 +13,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from batchgen.errors import StopRequested
+from batchgen.signals import sleep_unless_stopped, unless_stopped
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -67,6 +70,10 @@ class Pacer:
                 return
             # a 429 arrived while this caller slept: wait out the pause too
 
+    def would_wait(self) -> bool:
+        """Whether a caller asking now would have to wait for its slot."""
+        return max(self._next_slot, self._paused_until) > self._clock()
+
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (a 429's Retry-After) and slow the rate down."""
         now = self._clock()
@@ -88,22 +95,43 @@ class Pacer:
 
 
 class Throttle:
-    """The concurrency cap and the pacer together: ``async with throttle:`` around a request."""
+    """The concurrency cap and the pacer together: ``async with throttle:`` around a request.
 
-    def __init__(self, pacer: Pacer, concurrency: int) -> None:
+    With ``stop``, a caller still waiting for its slot when ``stop`` is set gives up
+    (:class:`StopRequested`) rather than send once the slot comes, and so does one that
+    got its slot after ``stop`` was set: nothing is sent after a stop.
+    """
+
+    def __init__(
+        self, pacer: Pacer, concurrency: int, *, stop: asyncio.Event | None = None
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.pacer = pacer
         self._slots = asyncio.Semaphore(concurrency)
+        self.stop = stop
 
     async def __aenter__(self) -> Throttle:
+        if self.stop is None or (not self._slots.locked() and not self.pacer.would_wait()):
+            await self._enter()  # no wait ahead: nothing to abandon (the fast path)
+        else:
+            await unless_stopped(self.stop, self._enter)
+        if self.stop is not None and self.stop.is_set():
+            self._slots.release()
+            raise StopRequested("stopped before sending")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._slots.release()
+
+    async def sleep(self, seconds: float) -> None:
+        """The wait before a request's next try; cut short by ``stop`` (StopRequested)."""
+        await sleep_unless_stopped(self.stop, seconds)
+
+    async def _enter(self) -> None:
         await self._slots.acquire()
         try:
             await self.pacer.wait()
         except BaseException:
             self._slots.release()
             raise
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._slots.release()

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from batchgen.errors import RejectedError
 from batchgen.jobs import Job
-from batchgen.ledger import ATTENTION_STATUSES, Record, Status
+from batchgen.ledger import Record, Status
+from batchgen.remix_sources import source_failure
 
 SEND = "send"
 RECONCILE = "reconcile"  # a create may have been sent: look it up before sending again
@@ -73,9 +75,8 @@ class PlanOptions:
     following: bool = False  # jobs are polled in this run, so remixes can wait for sources
 
 
-#: A source row in these states has a video to remix, or never will.
+#: A source row in these states has a video to remix.
 READY_FOR_REMIX = frozenset({Status.COMPLETED, Status.DOWNLOADED})
-FAILED_SOURCES = frozenset({Status.FAILED, Status.EXPIRED, Status.LOST, Status.SKIPPED_BUDGET})
 
 #: Ledger states whose create was, or may have been, paid for.
 PAID_STATUSES = frozenset({Status.SUBMITTING, Status.UNRESOLVED})
@@ -87,7 +88,7 @@ def plan_run(jobs: Sequence[Job], states: Mapping[str, Record], options: PlanOpt
     steps: dict[str, Step] = {}
     # remixes last: whether one can go depends on its source row's step
     for job in sorted(jobs, key=lambda job: bool(job.remix_source)):
-        step = _step_for(job, states, options)
+        step = _step_for(job, states, options, steps.get(job.remix_source))
         if step.action == SEND and job.remix_source:
             step = _source_in_this_run(step, steps.get(job.remix_source), states)
         steps[job.key] = caps.admit(step)
@@ -140,21 +141,25 @@ class _Caps:
         return not self._over_budget
 
 
-def _step_for(job: Job, states: Mapping[str, Record], options: PlanOptions) -> Step:
+def _step_for(
+    job: Job, states: Mapping[str, Record], options: PlanOptions, source_step: Step | None
+) -> Step:
     state = states.get(job.key)
     step = _resume_step(job, state, options)
     if step.action == SEND and job.remix_source:
-        return _remix_step(step, states.get(job.remix_source, {}), options)
+        # a source sent again in this run (fixed, --retry-rejected) is judged by its new try
+        resent = source_step is not None and source_step.action != SKIP
+        return _remix_step(step, {} if resent else states.get(job.remix_source, {}), options)
     return step
 
 
 def _remix_step(step: Step, source: Record, options: PlanOptions) -> Step:
     """A remix of another row waits for that row's video; it cannot outlive its failure."""
-    status, name = source.get("status", ""), step.job.remix_source
-    if status in READY_FOR_REMIX:
+    if source.get("status", "") in READY_FOR_REMIX:
         return step
-    if status in (*ATTENTION_STATUSES, *FAILED_SOURCES):
-        return Step(step.job, SKIP, f"its source row {name} ended {status}")
+    failure = source_failure(step.job.remix_source, source)
+    if isinstance(failure, RejectedError):  # recorded, so that the results say why
+        return Step(step.job, SKIP, failure.message, record_as=Status.REJECTED)
     if options.following:
         return step  # the submitter holds it until the source completes
     return Step(step.job, SKIP, "waiting for its source row to complete (rerun, or --wait)")

@@ -57,8 +57,11 @@ def is_pending(record: Mapping[str, str]) -> bool:
 
 
 async def paced(throttle: Throttle, retry: RetrySettings, call: Callable[[], Awaitable[T]]) -> T:
-    """Make one request through ``throttle``, retrying what can be retried, like a create."""
-    async for attempt in retrying(retry, throttle.pacer):
+    """Make one request through ``throttle``, retrying what can be retried, like a create.
+
+    A stop set on ``throttle`` ends the waits for a slot and between tries (StopRequested).
+    """
+    async for attempt in retrying(retry, throttle.pacer, sleep=throttle.sleep):
         with attempt:
             async with throttle:
                 result = await call()

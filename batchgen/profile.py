@@ -96,7 +96,7 @@ class Profile:
 def load_profile(name_or_path: str) -> Profile:
     """Load a built-in profile by name (``openai``, ``relay``) or a user's profile by YAML path."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if _names_a_file(name_or_path):
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -109,6 +109,16 @@ def load_profile(name_or_path: str) -> Profile:
             "or the path of a profile YAML file"
         )
     return parse_profile(builtin.read_text(encoding="utf-8"), source=name_or_path)
+
+
+def is_builtin(name_or_path: str) -> bool:
+    """True when ``name_or_path`` names a profile shipped with batchgen, not a user's file."""
+    return not _names_a_file(name_or_path) and name_or_path in builtin_profile_names()
+
+
+def _names_a_file(name_or_path: str) -> bool:
+    path = Path(name_or_path)
+    return path.suffix in (".yaml", ".yml") or path.exists()
 
 
 def builtin_profile_names() -> list[str]:

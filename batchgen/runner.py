@@ -19,11 +19,15 @@ import aiohttp
 
 from batchgen.client import VideoClient
 from batchgen.config import (
+    BASE_URL_ENV,
     DEFAULT_API_KEY_ENV,
     ProviderRecord,
     Secret,
+    UrlSource,
+    allowed_base_urls,
     check_base_url,
     load_provider_record,
+    provider_record_path,
     resolve_api_key,
     resolve_base_url,
     save_provider_record,
@@ -35,9 +39,10 @@ from batchgen.jobs import InvalidRow
 from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, default_results_path, read_ledger
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.naming import check_template
+from batchgen.output_paths import check_writable_folder
 from batchgen.pacing import Pacer, Throttle
 from batchgen.plan import PAID_STATUSES, Plan, PlanOptions, plan_run
-from batchgen.profile import Profile, load_profile
+from batchgen.profile import Profile, is_builtin, load_profile
 from batchgen.progress import Progress
 from batchgen.signals import Stopper, signal_exit_code
 from batchgen.submit import SubmitSettings, SubmitTally, Submitter, request_columns
@@ -70,6 +75,7 @@ class RunRequest:
     max_jobs: int | None = None
     mock: bool = False
     allow_insecure: bool = False
+    allowed_base_urls: tuple[str, ...] = ()  # --allow-base-url: origins a manifest may name
     request_timeout: float = 120.0
     submit: SubmitSettings = field(default_factory=SubmitSettings)
     follow: FollowSettings | None = None  # poll (and download) while submitting
@@ -184,9 +190,38 @@ def run(request: RunRequest) -> RunResult:
 
 
 def _base_url(request: RunRequest, prepared: Prepared) -> str:
-    url = resolve_base_url(
-        request.base_url, prepared.manifest.base_url, request.env, prepared.profile
+    """Where the key goes: README's order, a manifest's choice only where the operator allows."""
+    manifest = prepared.manifest
+    profile_by_operator = request.profile is not None or is_builtin(
+        manifest.profile or DEFAULT_PROFILE
     )
+    sources = (
+        UrlSource(request.base_url, "--base-url", operator=True),
+        UrlSource(manifest.base_url, f"{manifest.path.name}'s base_url:", operator=False),
+        *_later_sources(request.env, prepared.profile, by_operator=profile_by_operator),
+    )
+    return _checked_url(sources, prepared.profile, request)
+
+
+def _later_sources(
+    env: Mapping[str, str], profile: Profile, *, by_operator: bool
+) -> tuple[UrlSource, UrlSource]:
+    """$OPENAI_BASE_URL, then the profile's default (the operator's only if they chose it)."""
+    return (
+        UrlSource(env.get(BASE_URL_ENV), f"${BASE_URL_ENV}", operator=True),
+        UrlSource(
+            profile.default_base_url,
+            f"the default_base_url: of profile {profile.name}",
+            operator=by_operator,
+        ),
+    )
+
+
+def _checked_url(
+    sources: Sequence[UrlSource], profile: Profile, request: RunRequest | FollowRequest
+) -> str:
+    allow_list = allowed_base_urls(request.allowed_base_urls, request.env)
+    url = resolve_base_url(sources, allow_list, profile)
     check_base_url(url, allow_insecure=request.allow_insecure)
     return url
 
@@ -254,7 +289,7 @@ async def _submit(
     request: RunRequest, profile: Profile, ledger: Ledger, result: RunResult, api_key: Secret
 ) -> None:
     steps = result.plan.to_submit
-    with Stopper() as stopper:
+    with Stopper(request.submit.grace_seconds) as stopper:
         async with _endpoint(request, profile, result.base_url) as base_url:
             result.base_url = base_url
             logger.info("sending %d rows to %s (profile %s)", len(steps), base_url, profile.name)
@@ -275,7 +310,7 @@ async def _submit_and_follow(
     progress = Progress(len(steps), "submit", interactive=request.interactive, logger=logger)
     incoming: asyncio.Queue[str | None] | None = None if request.follow is None else asyncio.Queue()
     followed = asyncio.Event()
-    throttle = Throttle(Pacer(settings.rpm), settings.concurrency)
+    throttle = Throttle(Pacer(settings.rpm), settings.concurrency, stop=stop)
     submitter = Submitter(
         client,
         ledger,
@@ -356,6 +391,7 @@ class FollowRequest:
     base_url: str | None = None
     api_key_env: str = DEFAULT_API_KEY_ENV
     allow_insecure: bool = False
+    allowed_base_urls: tuple[str, ...] = ()  # --allow-base-url: origins the record may name
     request_timeout: float = 120.0
     interactive: bool = False
 
@@ -385,14 +421,29 @@ def follow_results(request: FollowRequest) -> FollowResult:
             "`run --mock`, which is gone; use `run --mock --wait` to follow jobs in one go"
         )
     profile = profile_for_results(request.results, request.profile)
-    recorded_url = recorded.base_url if recorded else None
-    url = resolve_base_url(request.base_url, recorded_url, request.env, profile)
-    check_base_url(url, allow_insecure=request.allow_insecure)
+    url = _follow_url(request, recorded, profile)
     api_key = resolve_api_key(request.env, request.api_key_env)
     check_follow_settings(request.settings, ())
     with Ledger.open(request.results) as ledger:
         check_follow_settings(request.settings, ledger.header)
         return asyncio.run(_follow(request, profile, url, api_key, ledger))
+
+
+def _follow_url(request: FollowRequest, recorded: ProviderRecord | None, profile: Profile) -> str:
+    """Where ``run`` sent the jobs, by the record beside the results, which is a file like
+    any other: its address is used only where the operator chose or allowed it."""
+    recorded_profile = recorded.profile if recorded else DEFAULT_PROFILE
+    record = provider_record_path(request.results).name
+    sources = (
+        UrlSource(request.base_url, "--base-url", operator=True),
+        UrlSource(recorded.base_url if recorded else None, record, operator=False),
+        *_later_sources(
+            request.env,
+            profile,
+            by_operator=request.profile is not None or is_builtin(recorded_profile),
+        ),
+    )
+    return _checked_url(sources, profile, request)
 
 
 def profile_for_results(results: Path, name: str | None = None) -> Profile:
@@ -407,17 +458,14 @@ def check_follow_settings(settings: FollowSettings, columns: Sequence[str]) -> N
     if settings.name_template is not None and columns:
         check_template(settings.name_template, columns)
     if settings.download_dir is not None:
-        try:
-            settings.download_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            message = f"{settings.download_dir}: cannot create the download folder: {exc.strerror}"
-            raise UsageError(message) from None
+        check_writable_folder(settings.download_dir, "the downloaded videos")
 
 
 async def _follow(
     request: FollowRequest, profile: Profile, url: str, api_key: Secret, ledger: Ledger
 ) -> FollowResult:
-    with Stopper() as stopper:
+    tally = FollowTally(interrupted=True)  # what is reported if a second signal ends it
+    with Stopper(request.settings.grace_seconds) as stopper:
         async with _client(url, profile, api_key, request.request_timeout) as client:
             tally = await follow_jobs(
                 client,

@@ -2,7 +2,7 @@
 
 Every create follows the same protocol, which is what "never pay twice" rests on:
 
-1. take a request slot (concurrency cap and pacing);
+1. take a request slot (concurrency cap and pacing), giving up if a stop signal came;
 2. append a ``submitting`` intent to the ledger and fsync it;
 3. send the create with the row's key as ``Idempotency-Key``;
 4. append the answer (a job id, or why not).
@@ -26,21 +26,22 @@ from batchgen.errors import (
     OutcomeUnknownError,
     RejectedError,
     RetryableError,
+    StopRequested,
     UnresolvedError,
 )
 from batchgen.jobs import Job
 from batchgen.ledger import Ledger, Status, utc_now
 from batchgen.pacing import Throttle
-from batchgen.plan import FAILED_SOURCES, PAID_STATUSES, READY_FOR_REMIX, RECONCILE, Step
+from batchgen.plan import PAID_STATUSES, READY_FOR_REMIX, RECONCILE, Step
 from batchgen.poll import failure_columns, video_changes
 from batchgen.progress import Progress
 from batchgen.reconcile import FOUND, UNKNOWN, Reconciler
+from batchgen.remix_sources import source_failure
 from batchgen.retry import RetrySettings, retrying
+from batchgen.signals import DEFAULT_GRACE_SECONDS, sleep_unless_stopped
 
 #: How often a remix checks whether its source row has completed (an in-memory look).
 SOURCE_CHECK_SECONDS = 0.2
-#: A source row in these states may still complete in this run.
-PENDING_SOURCES = frozenset({Status.SUBMITTING, Status.QUEUED, Status.IN_PROGRESS, ""})
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class SubmitSettings:
     rpm: float | None = 60.0
     retry: RetrySettings = field(default_factory=RetrySettings)
     resend_unresolved: bool = False
-    grace_seconds: float = 30.0  # how long in-flight requests may finish after a stop signal
+    grace_seconds: float = DEFAULT_GRACE_SECONDS  # for requests in flight after a stop
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Submitter:
         self._following_ended = following_ended  # then no source row will complete any more
         self._reconciler = Reconciler(client, ledger.job_ids, throttle)
         self._gates: dict[tuple[str, ...], _Gate] = {}
+        self._unfinished: set[str] = set()  # rows of this run whose submit has not ended
         self.tally = SubmitTally()
 
     async def run(self, steps: Sequence[Step]) -> SubmitTally:
@@ -94,6 +96,7 @@ class Submitter:
         Remixes of other rows go last, so that waiting for their sources holds no one up.
         """
         queue = deque(sorted(steps, key=lambda step: bool(step.job.remix_source)))
+        self._unfinished = {step.job.key for step in steps}
         workers = [
             asyncio.create_task(self._work(queue))
             for _ in range(min(self._settings.concurrency, len(queue)))
@@ -123,6 +126,7 @@ class Submitter:
         while queue and not self._stop.is_set():
             step = queue.popleft()
             outcome = await self.submit(step)
+            self._unfinished.discard(step.job.key)
             self._progress.advance(outcome)
 
     async def submit(self, step: Step) -> str:
@@ -130,11 +134,11 @@ class Submitter:
         job, create = step.job, _Create(maybe_sent=step.action == RECONCILE)
         try:
             video = await self._create_once(job, create)
-        except _StoppedWaiting:
+        except StopRequested:
             if create.last_answer is not None and not create.maybe_sent:
                 # the provider said "not now" and nothing was made: the next run retries it
                 return self._fail(job, Status.ERROR, create.last_answer)
-            return "not sent"  # nothing new was sent; a maybe-sent row stays to be looked up
+            return "not sent"  # nothing new was sent; the row stays as it was
         except RejectedError as exc:
             return self._fail(job, Status.REJECTED, exc)
         except UnresolvedError as exc:
@@ -174,9 +178,8 @@ class Submitter:
             found = await self._look_up(job)
             if found is not None:
                 return found
-        create.maybe_sent = True
         try:
-            return await self._send(job)
+            return await self._send(job, create)
         except OutcomeUnknownError:
             raise
         except ApiError as exc:
@@ -184,11 +187,8 @@ class Submitter:
             raise
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
-        """Tenacity's wait between tries, cut short by a stop signal."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        if self._stop.is_set():
-            raise _StoppedWaiting()
+        """Tenacity's wait between tries, cut short by a stop signal (StopRequested)."""
+        await sleep_unless_stopped(self._stop, seconds)
 
     async def _look_up(self, job: Job) -> Video | None:
         state = self._ledger.states.get(job.key, {})
@@ -219,11 +219,13 @@ class Submitter:
             self.tally.possible_duplicates += 1
         return None
 
-    async def _send(self, job: Job) -> Video:
+    async def _send(self, job: Job, create: _Create) -> Video:
         if job.remix_source:
             job = replace(job, remix_of=await self._source_job_id(job))
         # The gate before the throttle: a lookup holding the gate needs throttle slots.
         async with self._gate(job).creating(), self._throttle:
+            if self._stop.is_set():  # the slot came after a stop: send nothing more
+                raise StopRequested("stopped before sending")
             state = self._ledger.states.get(job.key, {})
             attempts = int(state.get("attempts") or 0) + 1
             changes = {**request_columns(job), "status": Status.SUBMITTING, "attempts": attempts}
@@ -231,6 +233,7 @@ class Submitter:
                 changes["submitted_at"] = utc_now()
             changes.update(error_code="", error_message="")
             self._ledger.record(job.key, changes, durable=True)
+            create.maybe_sent = True  # from here on, a job may exist whatever happens
             try:
                 video = await self._client.create(job, idempotency_key=job.key)
             except OSError as exc:  # the image, opened before anything is sent
@@ -241,19 +244,22 @@ class Submitter:
     async def _source_job_id(self, job: Job) -> str:
         """Wait until the row ``job`` remixes has completed (the follower records it).
 
-        Gives up, sending nothing, on a stop signal or when following has ended.
+        Raises the reason to record when the source ended without a video
+        (:func:`~batchgen.remix_sources.source_failure`); gives up, sending nothing
+        (StopRequested), on a stop signal or when following has ended.
         """
-        while not self._stop.is_set() and not self._following_ended():
+        while not self._following_ended():
             source = self._ledger.states.get(job.remix_source, {})
-            status = source.get("status", "")
-            if status in READY_FOR_REMIX:
+            if source.get("status") in READY_FOR_REMIX:
                 return source["job_id"]
-            if status in FAILED_SOURCES:
-                raise RejectedError(f"its source row {job.remix_source} ended {status}")
-            if status not in PENDING_SOURCES:
-                break  # not sent, or needs attention itself: a later run tries again
-            await asyncio.sleep(SOURCE_CHECK_SECONDS)
-        raise _StoppedWaiting()
+            # a source sent in this run is judged by this run's try, not an earlier one's
+            failure = None
+            if job.remix_source not in self._unfinished:
+                failure = source_failure(job.remix_source, source)
+            if failure is not None:
+                raise failure
+            await sleep_unless_stopped(self._stop, SOURCE_CHECK_SECONDS)
+        raise StopRequested("following ended before the source row completed")
 
     def _gate(self, job: Job) -> _Gate:
         signature = tuple(
@@ -272,10 +278,6 @@ class _Create:
 
     maybe_sent: bool  # a create may have reached the provider: look it up before resending
     last_answer: ApiError | None = None  # the provider's last definite "no" (429, 5xx, …)
-
-
-class _StoppedWaiting(Exception):
-    """Stopped while waiting (to retry, or for a remix's source): nothing new was sent."""
 
 
 def request_columns(job: Job) -> dict[str, object]:

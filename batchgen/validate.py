@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from batchgen.column_checks import check_columns
 from batchgen.errors import ManifestError, Problem
 from batchgen.expand import ExpansionError, expand_row
 from batchgen.fit import CACHE_FOLDER, Fit, FitError, check_fit, fit_image
@@ -19,6 +20,8 @@ from batchgen.images import ImageInfo, ImageProblem, inspect_image, resolve_insi
 from batchgen.jobs import CORE_FIELDS, ImageRef, InvalidRow, Job, KeyMaker
 from batchgen.manifest import Manifest, ManifestRow, display_name
 from batchgen.profile import ExtraField, Profile
+from batchgen.row_links import key_clashes, places, remix_cycles, unknown_target
+from batchgen.utf8_text import escaped, unwritable_message
 
 #: Extra fields some provider takes; in a manifest for a profile without them they are errors,
 #: not passthrough, so a relay's ``style`` column is never silently dropped for OpenAI.
@@ -102,6 +105,7 @@ class _Validator:
     special: frozenset[str]
     models: dict[str, str]  # lower-cased -> as the profile spells it: "Sora-2" means sora-2
     ids: frozenset[str] = frozenset()  # the manifest's row ids, which remix_of may name
+    cycles: Mapping[str, str] = field(default_factory=dict)  # row id -> its remix cycle
     valid_keys: KeyMaker = field(default_factory=KeyMaker)
     invalid_keys: KeyMaker = field(default_factory=KeyMaker)
 
@@ -112,6 +116,8 @@ class _Validator:
         state = _Row(row, suffix)
         if id_problem:
             state.fail("id", id_problem)
+        if not self.check_text(state):
+            return self.invalid(state), state  # other checks would quote text none can print
         self.check_prompt(state)
         model = self.check_model(state)
         self.check_seconds(state)
@@ -125,13 +131,18 @@ class _Validator:
     def value(self, state: _Row, column: str) -> str | None:
         return state.row.values.get(column) or self.profile.defaults.get(column)
 
+    def check_text(self, state: _Row) -> bool:
+        """Every cell can be written as UTF-8 (to the results file and the API)."""
+        for column, text in state.row.values.items():
+            why = unwritable_message(text)
+            if why is not None:
+                state.fail(escaped(column), why)
+        return not state.problems
+
     def check_prompt(self, state: _Row) -> None:
         prompt = state.row.values.get("prompt")
-        if not prompt:
-            hint = (
-                "" if "prompt" in self.manifest.columns else " (the manifest has no prompt column)"
-            )
-            state.fail("prompt", f"missing: every row needs a prompt{hint}")
+        if not prompt:  # a manifest without the column at all is one problem, not this
+            state.fail("prompt", "missing: every row needs a prompt")
             return
         limit = self.profile.max_prompt_chars
         if len(prompt) > limit:
@@ -255,10 +266,15 @@ class _Validator:
             return
         if state.row.values.get("image"):
             state.fail("remix_of", "a remix takes its picture from the video it remixes: no image")
-        if target == state.row.values.get("id"):
+        own_id = state.row.values.get("id", "")
+        if target == own_id:
             state.fail("remix_of", "a row cannot remix itself")
+        elif own_id in self.cycles:
+            state.fail("remix_of", self.cycles[own_id])
         elif target in self.ids:
             state.remix_source = target
+        elif (unknown := unknown_target(target, self.ids)) is not None:
+            state.fail("remix_of", unknown)
         else:
             state.remix_of = target
 
@@ -284,7 +300,8 @@ class _Validator:
         )
 
     def invalid(self, state: _Row) -> InvalidRow:
-        values = state.row.values
+        # Recorded in the results under --skip-invalid: text UTF-8 cannot hold is escaped.
+        values = {escaped(column): escaped(text) for column, text in state.row.values.items()}
         user_id = values.get("id")
         return InvalidRow(
             key=self.invalid_keys.key_for(user_id and user_id + state.suffix, values, None),
@@ -304,7 +321,9 @@ def validate_manifest(
     Image cells are relative to ``image_root`` when given, else to the manifest's folder,
     and must stay inside that folder. A manifest without a single row raises
     :class:`ManifestError`: it is the wrong file or sheet far more often than a night with
-    nothing to do, and a run that "succeeds" on it would hide that.
+    nothing to do, and a run that "succeeds" on it would hide that. So does a problem with
+    a column's name (a misspelt ``sceonds``, a ``status`` column the results would lose):
+    it is wrong for every row, so ``--skip-invalid`` cannot step over it.
     """
     if not manifest.rows:
         message = "has no rows to send (only a header?): is it the right file or sheet?"
@@ -312,6 +331,7 @@ def validate_manifest(
     extras: dict[str, ExtraField | None] = dict.fromkeys(KNOWN_EXTRA_FIELDS)
     extras.update(profile.extra_fields)
     special = frozenset({"id", "image", *CORE_FIELDS, *extras, *ROW_OPTIONS})
+    columns = check_columns(manifest, special)
     validator = _Validator(
         manifest=manifest,
         profile=profile,
@@ -320,43 +340,72 @@ def validate_manifest(
         special=special,
         models={model.lower(): model for model in profile.models},
         ids=frozenset(row.values["id"] for row in manifest.rows if row.values.get("id")),
+        cycles=remix_cycles(manifest.rows),
     )
     duplicates = _duplicate_ids(manifest.rows)
-    jobs: list[Job] = []
-    invalid: list[InvalidRow] = []
-    problems: list[Problem] = []
-    fitted: list[str] = []
-    keys_by_id: dict[str, list[str]] = {}  # a row's id -> the keys of the jobs it became
-    source_of: dict[str, str] = {}  # job key -> the file its row came from, for messages
+    found = _Outcomes()
     for index, row in enumerate(manifest.rows):
         try:
             variants = expand_row(row.values, manifest.expansion)
         except ExpansionError as exc:
             state = _Row(row)
             state.fail(exc.column, exc.message)
-            problems += state.problems
-            invalid.append(validator.invalid(state))
+            found.add(validator.invalid(state), state)
             continue
         for variant in variants:
             variant_row = replace(row, values=dict(variant.values))
-            outcome, state = validator.check(variant_row, duplicates.get(index), variant.suffix)
-            problems += state.problems
-            if state.fitted:
-                fitted.append(f"{row.source}:{row.number}: image: {state.fitted}")
-            if isinstance(outcome, Job):
-                jobs.append(outcome)
-                keys_by_id.setdefault(row.values.get("id", ""), []).append(outcome.key)
-                source_of[outcome.key] = row.source
-            else:
-                invalid.append(outcome)
-    jobs, invalid = _link_remixes(jobs, invalid, problems, keys_by_id, source_of)
+            found.add(*validator.check(variant_row, duplicates.get(index), variant.suffix))
+    jobs, invalid = found.across_rows()
+    if not columns.ok:
+        row_problems = (p for p in found.problems if p.column not in columns.covers)
+        raise ManifestError([*columns.problems, *row_problems])
     return ValidationReport(
         jobs=tuple(jobs),
         invalid=tuple(invalid),
-        problems=tuple(problems),
-        fitted=tuple(fitted),
+        problems=tuple(found.problems),
+        fitted=tuple(found.fitted),
         rows=len(manifest.rows),
     )
+
+
+@dataclass
+class _Outcomes:
+    """What the rows became, gathered for the checks that span rows."""
+
+    jobs: list[Job] = field(default_factory=list)
+    job_sources: list[str] = field(default_factory=list)  # the file of each job's row
+    invalid: list[InvalidRow] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    fitted: list[str] = field(default_factory=list)
+    keys_by_id: dict[str, list[str]] = field(default_factory=dict)  # id -> its jobs' keys
+    source_of: dict[str, str] = field(default_factory=dict)  # job key -> its row's file
+
+    def add(self, outcome: Job | InvalidRow, state: _Row) -> None:
+        """Record one variant's outcome and its problems."""
+        row = state.row
+        self.problems += state.problems
+        if state.fitted:
+            self.fitted.append(f"{row.source}:{row.number}: image: {state.fitted}")
+        if isinstance(outcome, InvalidRow):
+            self.invalid.append(outcome)
+            return
+        self.jobs.append(outcome)
+        self.job_sources.append(row.source)
+        self.keys_by_id.setdefault(row.values.get("id", ""), []).append(outcome.key)
+        self.source_of[outcome.key] = row.source
+
+    def across_rows(self) -> tuple[list[Job], list[InvalidRow]]:
+        """The jobs left once no two rows share a key and every remix has its source."""
+        clashes = key_clashes(self.jobs, self.job_sources)
+        self.problems += clashes.problems
+        keys_by_id = self.keys_by_id
+        if clashes.keys:  # a remix of a row whose key clashed has no source to wait for
+            keys_by_id = {
+                row_id: [key for key in keys if key not in clashes.keys]
+                for row_id, keys in keys_by_id.items()
+            }
+        invalid = self.invalid + clashes.invalid
+        return _link_remixes(clashes.jobs, invalid, self.problems, keys_by_id, self.source_of)
 
 
 def _link_remixes(
@@ -392,13 +441,9 @@ def _duplicate_ids(rows: Sequence[ManifestRow]) -> Mapping[int, str]:
     for user_id, indexes in by_id.items():
         if len(indexes) < 2:
             continue
-        group = [rows[i] for i in indexes]
-        one_file = len({row.source for row in group}) == 1
-        places = ", ".join(
-            str(row.number) if one_file else f"{row.source}:{row.number}" for row in group
-        )
+        where = places([rows[i] for i in indexes])
         for index in indexes:
-            messages[index] = f"duplicate id {user_id!r}: used by rows {places}"
+            messages[index] = f"duplicate id {user_id!r}: used by rows {where}"
     return messages
 
 

@@ -12,7 +12,12 @@ Decisions recorded here:
   wrong size, before its bytes are uploaded anywhere (and an image claiming more pixels
   than Pillow's bomb limit fails as such, without being decoded);
 * a file that is mostly UTF-8 but has bytes of another encoding fails at the first foreign
-  byte, with its row and column, instead of being decoded as GB18030 into fake Chinese.
+  byte, with its row and column, instead of being decoded as GB18030 into fake Chinese;
+* a column name close to one batchgen knows (``sceonds``, ``modle``, ``duration``) or one
+  the results file uses itself (``status``, ``file``, ``key``) is one problem per column,
+  at the header (YAML: the first row that has it);
+* text UTF-8 cannot hold (a lone surrogate from a YAML ``\\u`` escape) is refused where
+  it is, by row and column, in cells and column names alike.
 
 Large inputs (the 60 MB image, 100,000- and 1,000,000-character prompts) are generated in
 temporary folders, not committed.
@@ -32,6 +37,7 @@ import openpyxl
 import pytest
 from PIL import Image
 
+from batchgen.jobs import content_hash
 from batchgen.mock_server import RunningMock
 from tests.conftest import Invoke, make_image
 
@@ -136,6 +142,84 @@ def long_prompt(length: int) -> Build:
         return write(folder / "long.csv", f"id,prompt\r\na,short\r\nb,{'x' * length}\r\n")
 
     return build
+
+
+# --------------------------------------------------------------------------- column names
+
+
+def misspelt_header(folder: Path) -> Path:
+    rows = "".join(f"r{n},shot {n},8,autumn\r\n" for n in range(3))
+    return write(folder / "typo.csv", f"id,prompt,sceonds,campaign\r\n{rows}")
+
+
+def synonym_header(folder: Path) -> Path:
+    return write(folder / "synonym.csv", "id,prompt,Duration\r\na,a cat,8\r\n")
+
+
+def misspelt_yaml_key(folder: Path) -> Path:
+    text = "rows:\n  - {id: a, prompt: A cat}\n  - {id: b, prompt: A dog, modle: sora-2-pro}\n"
+    return write(folder / "typo.yaml", text)
+
+
+def misspelt_default(folder: Path) -> Path:
+    return write(folder / "defaults.yaml", "defaults: {sceonds: 8}\nrows:\n  - {prompt: A cat}\n")
+
+
+def batchgens_own_columns(folder: Path) -> Path:
+    return write(folder / "own.csv", "prompt,Status,file,key\r\na cat,draft,cat.mp4,k1\r\n")
+
+
+# --------------------------------------------------------------------------- keys, text, remixes
+
+
+def id_equal_to_a_take_key(folder: Path) -> Path:
+    text = "rows:\n  - {id: hero, prompt: A, takes: 2}\n  - {id: 'hero[take2]', prompt: B}\n"
+    return write(folder / "takes.yaml", text)
+
+
+def id_equal_to_a_content_key(folder: Path) -> Path:
+    """A row without an id is keyed by a hash of what it sends; an id may not take it."""
+    sent = {"model": "sora-2", "prompt": "A cat", "seconds": "4", "size": "720x1280"}
+    key = f"h{content_hash(sent, None)}-1"
+    text = f"rows:\n  - {{prompt: A cat}}\n  - {{id: '{key}', prompt: B}}\n"
+    return write(folder / "hashed.yaml", text)
+
+
+def lone_surrogate_prompt(folder: Path) -> Path:
+    text = 'rows:\n  - {id: a, prompt: fine}\n  - {id: b, prompt: "caf\\udc81 noir"}\n'
+    return write(folder / "surrogate.yaml", text)
+
+
+def lone_surrogate_cell(folder: Path) -> Path:
+    text = 'defaults: {owner: "zo\\ud800"}\nrows:\n  - {id: a, prompt: fine}\n'
+    return write(folder / "cell.yaml", text)
+
+
+def lone_surrogate_column(folder: Path) -> Path:
+    return write(folder / "name.yaml", 'rows:\n  - {id: a, prompt: fine, "own\\udc81er": mia}\n')
+
+
+def remix_cycle(folder: Path) -> Path:
+    text = "rows:\n  - {id: a, remix_of: b, prompt: A}\n  - {id: b, remix_of: a, prompt: B}\n"
+    return write(folder / "cycle.yaml", text)
+
+
+def remix_cycle_of_three(folder: Path) -> Path:
+    rows = "".join(
+        f"  - {{id: {a}, remix_of: {b}, prompt: {a}}}\n"
+        for a, b in [("x", "y"), ("y", "z"), ("z", "x")]
+    )
+    return write(folder / "loop.yaml", f"rows:\n  - {{id: w, prompt: W}}\n{rows}")
+
+
+def remix_of_nothing(folder: Path) -> Path:
+    text = "rows:\n  - {id: cat, prompt: A}\n  - {id: jazz, remix_of: the cat, prompt: B}\n"
+    return write(folder / "nothing.yaml", text)
+
+
+def remix_of_a_misspelt_id(folder: Path) -> Path:
+    text = "rows:\n  - {id: kitten, prompt: A}\n  - {id: jazz, remix_of: kiten, prompt: B}\n"
+    return write(folder / "kiten.yaml", text)
 
 
 # --------------------------------------------------------------------------- YAML
@@ -271,9 +355,79 @@ CASES = {
     "yaml-no-rows": Case(yaml_without_rows, ("none.yaml: has no rows to send",)),
     "no-prompt-column": Case(
         no_prompt_column,
-        ("noprompt.csv:2: prompt: missing", "noprompt.csv:3: prompt: missing", "no prompt column"),
+        (
+            "noprompt.csv:1: prompt: no prompt column: the columns are id, text, seconds; "
+            "'text' is probably it",
+            "batchgen: 1 problem(s)",
+        ),
     ),
     "duplicate-headers": Case(duplicate_headers, ("dup.csv:1: prompt: duplicate column",)),
+    "misspelt-header": Case(
+        misspelt_header,
+        ("typo.csv:1: sceonds: unknown column, probably meant 'seconds'", "passthrough: [sceonds]"),
+    ),
+    "synonym-header": Case(
+        synonym_header, ("synonym.csv:1: duration: unknown column, probably meant 'seconds'",)
+    ),
+    "misspelt-yaml-key": Case(
+        misspelt_yaml_key, ("typo.yaml:3: modle: unknown column, probably meant 'model'",)
+    ),
+    "misspelt-default": Case(
+        misspelt_default, ("defaults.yaml:3: sceonds: unknown column, probably meant 'seconds'",)
+    ),
+    "batchgens-own-columns": Case(
+        batchgens_own_columns,
+        (
+            "own.csv:1: status: batchgen writes a column 'status' in the results itself",
+            "rename it, e.g. my_status",
+            "own.csv:1: file: batchgen writes a column 'file'",
+            "own.csv:1: key: batchgen writes a column 'key'",
+        ),
+    ),
+    "id-equal-to-a-take-key": Case(
+        id_equal_to_a_take_key,
+        (
+            "takes.yaml:2: id: the key 'hero[take2]' would be used by rows 2, 3",
+            "takes.yaml:3: id: the key 'hero[take2]' would be used by rows 2, 3",
+        ),
+    ),
+    "id-equal-to-a-content-key": Case(
+        id_equal_to_a_content_key,
+        ("hashed.yaml:2: id: the key 'h", "' would be used by rows 2, 3"),
+    ),
+    "lone-surrogate-prompt": Case(
+        lone_surrogate_prompt,
+        ("surrogate.yaml:3: prompt: character 4 (\\udc81) cannot be written as UTF-8",),
+    ),
+    "lone-surrogate-cell": Case(
+        lone_surrogate_cell, ("cell.yaml:3: owner: character 3 (\\ud800) cannot be written",)
+    ),
+    "lone-surrogate-column": Case(
+        lone_surrogate_column,
+        ("name.yaml:2: own\\udc81er: the column's name: character 4 (\\udc81) cannot be",),
+    ),
+    "remix-cycle": Case(
+        remix_cycle,
+        (
+            "cycle.yaml:2: remix_of: remix cycle a -> b -> a (rows 2, 3)",
+            "cycle.yaml:3: remix_of: remix cycle a -> b -> a (rows 2, 3)",
+        ),
+    ),
+    "remix-cycle-of-three": Case(
+        remix_cycle_of_three,
+        tuple(
+            f"loop.yaml:{n}: remix_of: remix cycle x -> y -> z -> x (rows 3, 4, 5)"
+            for n in (3, 4, 5)
+        ),
+    ),
+    "remix-of-nothing": Case(
+        remix_of_nothing,
+        ("nothing.yaml:3: remix_of: 'the cat' is neither the id of a row of this manifest nor",),
+    ),
+    "remix-of-a-misspelt-id": Case(
+        remix_of_a_misspelt_id,
+        ("kiten.yaml:3: remix_of: no row has the id 'kiten': did you mean 'kitten'?",),
+    ),
     "prompt-100k": Case(long_prompt(100_000), ("long.csv:3: prompt: is 100,000 characters",)),
     "prompt-1m": Case(long_prompt(1_000_000), ("long.csv:3: prompt: is 1,000,000 characters",)),
     "yaml-python-tag": Case(python_tag, ("tag.yaml:2: not allowed in a manifest",)),

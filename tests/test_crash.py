@@ -24,6 +24,7 @@ import pytest
 
 from batchgen.ledger import read_ledger
 from batchgen.mock_server import MockConfig, MockThread, RunningMock
+from batchgen.seal import load_seal
 from tests.conftest import API_KEY, write_csv
 
 ROWS = 30
@@ -135,7 +136,14 @@ class Batch:
         assert sorted(job_ids) == sorted(state.jobs)  # one-to-one
         for key, row in states.items():
             assert state.jobs[row["job_id"]]["prompt"] == self.prompts[key]
+        sealed = load_seal(self.results)  # a finished run seals every byte it wrote
+        assert sealed is not None and sealed.length == self.results.stat().st_size
         return states
+
+    def seal_lags(self) -> bool:
+        """True when the file has lines the seal does not cover yet (a kill between updates)."""
+        sealed = load_seal(self.results)
+        return sealed is not None and sealed.length < self.results.stat().st_size
 
 
 @pytest.fixture
@@ -171,6 +179,7 @@ def test_sigkill_at_random_moments_never_pays_twice_nor_loses_a_row(
 ) -> None:
     rng = random.Random(20251125)
     caught_mid_create = 0  # kills that left a row's create in flight (its last state: intent)
+    seal_lagged = 0  # kills that left lines after the seal: the rerun must accept them
     for trial in range(TRIALS):
         batch = Batch(tmp_path / f"trial-{trial:02d}", provider())
         kills = rng.randint(1, 2)
@@ -187,6 +196,7 @@ def test_sigkill_at_random_moments_never_pays_twice_nor_loses_a_row(
             finish(process)
             states = read_ledger(batch.results)  # still readable after every kill
             caught_mid_create += any(s["status"] == "submitting" for s in states.values())
+            seal_lagged += batch.seal_lags()
         for _attempt in range(3):  # rerun the same command until it finishes (bounded)
             done = batch.run_to_completion()
             assert b"Traceback" not in done.stderr, done.stderr.decode()
@@ -195,6 +205,7 @@ def test_sigkill_at_random_moments_never_pays_twice_nor_loses_a_row(
         assert done.returncode == 0, done.stderr.decode()
         batch.check()
     assert caught_mid_create >= 3, "the kills never landed between an intent and its answer"
+    assert seal_lagged >= 3, "the kills never left lines the seal did not cover yet"
 
 
 # --------------------------------------------------------------------------- SIGTERM

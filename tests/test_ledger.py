@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from batchgen.errors import LedgerError, LockHeldError
 from batchgen.ledger import FIXED_COLUMNS, Ledger, read_ledger
+from batchgen.seal import load_seal
 
 
 def test_new_file_has_bom_fixed_columns_then_passthrough(tmp_path: Path) -> None:
@@ -88,6 +90,72 @@ def test_a_bad_line_in_the_middle_is_an_error_not_a_silent_truncation(tmp_path: 
     with path.open("ab") as f:
         f.write(b"an,edited,line\r\n" + whole_line)
     before = path.read_bytes()
-    with pytest.raises(LedgerError, match="record 3 is not a whole results line"):
+    with pytest.raises(LedgerError, match="line 3: not a whole results line"):
         Ledger.open(path)
     assert path.read_bytes() == before  # nothing truncated
+
+
+def test_cells_longer_than_csvs_default_limit_are_read_and_nothing_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    long = "p" * 300_000  # csv refuses cells over 131,072 characters unless told otherwise
+    with Ledger.open(path) as ledger:
+        ledger.record("a", {"status": "queued", "job_id": "video_1", "prompt": long})
+        ledger.record("b", {"status": "queued", "job_id": "video_2"})
+    size = path.stat().st_size
+    with Ledger.open(path) as ledger:
+        assert ledger.states["a"]["prompt"] == long
+        assert set(ledger.states) == {"a", "b"}
+    assert path.stat().st_size == size
+
+
+def test_a_bad_last_line_ending_in_a_newline_is_an_error_not_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    with Ledger.open(path) as ledger:
+        ledger.record("a", {"status": "queued", "job_id": "video_1"})
+    with path.open("ab") as f:
+        f.write(b"b,3,,queued\r\n")  # whole, but not one of batchgen's lines
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match="line 3: not a whole results line"):
+        Ledger.open(path)
+    assert path.read_bytes() == before
+
+
+def test_a_line_torn_inside_a_quoted_cell_right_after_a_newline_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    with Ledger.open(path) as ledger:
+        ledger.record("a", {"status": "queued", "job_id": "video_1"})
+    with path.open("ab") as f:
+        f.write(b'c,4,,submitting,,,,,,,,"a prompt over\r\n')  # the crash hit mid-cell
+    with Ledger.open(path) as ledger:
+        assert set(ledger.states) == {"a"}
+
+
+def test_the_seal_covers_every_byte_written_once_closed(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    with Ledger.open(path) as ledger:
+        ledger.record("a", {"status": "submitting"}, durable=True)
+        ledger.record("a", {"status": "queued", "job_id": "video_1"})
+    sealed = load_seal(path)
+    assert sealed is not None
+    assert sealed.length == path.stat().st_size
+    assert sealed.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("through", ["file", "folder"])
+def test_a_symlink_to_the_file_or_its_folder_meets_the_same_lock(
+    tmp_path: Path, through: str
+) -> None:
+    real = tmp_path / "data" / "r.csv"
+    real.parent.mkdir()
+    if through == "file":
+        link = tmp_path / "link.csv"
+        link.symlink_to(real)
+    else:
+        (tmp_path / "alias").symlink_to(real.parent, target_is_directory=True)
+        link = tmp_path / "alias" / "r.csv"
+    with Ledger.open(real), pytest.raises(LockHeldError) as caught:
+        Ledger.open(link)
+    assert caught.value.exit_code == 3
+    with Ledger.open(link) as ledger:  # the same file, once free
+        ledger.record("a", {"status": "queued"})
+    assert set(read_ledger(real)) == {"a"}

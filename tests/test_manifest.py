@@ -400,7 +400,8 @@ def test_yaml_problems_are_all_reported(tmp_path: Path) -> None:
     )
     assert problems_of(path) == [
         "m.yaml:1: unknown key 'colums'; expected one of base_url, columns, defaults, image_fit, "
-        "matrix, max_cost, output, pad_color, profile, prompt_template, rows, sheet, source, takes",
+        "matrix, max_cost, output, pad_color, passthrough, profile, prompt_template, rows, sheet, "
+        "source, takes",
         "m.yaml:2: defaults: must be a mapping of column: value",
         "m.yaml:5: a row must be a mapping of column: value",
         "m.yaml:7: the value of 'tags' must be a single value, not a list",
@@ -443,11 +444,25 @@ def test_yaml_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
         ),
         ("source: missing.csv\n", "m.yaml:1: source: file not found: missing.csv"),
         ("source: other.yaml\n", "m.yaml:1: source: must be a .csv, .tsv, .txt or .xlsx file"),
+        (
+            "passthrough: notes\nrows: [{prompt: p}]\n",
+            "m.yaml:1: passthrough: must be a list of column names",
+        ),
     ],
 )
 def test_yaml_file_problems(tmp_path: Path, text: str, expected: str) -> None:
     (tmp_path / "m.yaml").write_text(text)
     assert problems_of(tmp_path / "m.yaml") == [expected]
+
+
+def test_passthrough_and_column_maps_are_the_teams_own_columns(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(
+        "passthrough: [Modle, ' Sceonds ']\ncolumns: {Promt: prompt, Tags: tagz}\n"
+        "rows: [{Promt: p, modle: x, tags: y}]\n"
+    )
+    manifest = load_manifest(tmp_path / "m.yaml")
+    assert manifest.own_columns == {"modle", "sceonds", "prompt", "tagz"}
+    assert manifest.rows[0].values == {"prompt": "p", "modle": "x", "tagz": "y"}
 
 
 def test_yaml_source_problems_keep_the_source_name(tmp_path: Path) -> None:

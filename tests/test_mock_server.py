@@ -239,8 +239,8 @@ async def test_bodies_other_than_multipart_or_json_are_rejected(content_type: st
 # --------------------------------------------------------------------------- idempotency
 
 
-async def test_same_idempotency_key_returns_the_same_job() -> None:
-    async with served() as (mock, session):
+async def test_same_idempotency_key_returns_the_same_job_when_asked_to_honour_it() -> None:
+    async with served(MockConfig(idempotency=True)) as (mock, session):
         headers = {"Idempotency-Key": "row-1"}
         first = await create(mock, session, json={"prompt": "a"}, headers=headers)
         second = await create(mock, session, json={"prompt": "a"}, headers=headers)
@@ -250,8 +250,8 @@ async def test_same_idempotency_key_returns_the_same_job() -> None:
         assert mock.state.create_requests == 2
 
 
-async def test_idempotency_off_creates_duplicates() -> None:
-    async with served(MockConfig(idempotency=False)) as (mock, session):
+async def test_by_default_idempotency_keys_are_ignored_as_real_providers_do() -> None:
+    async with served() as (mock, session):
         headers = {"Idempotency-Key": "row-1"}
         first = await create(mock, session, json={"prompt": "a"}, headers=headers)
         second = await create(mock, session, json={"prompt": "a"}, headers=headers)

@@ -190,8 +190,10 @@ def test_poll_goes_where_the_run_sent_the_jobs_with_its_profile(
     )
     path = write_csv(tmp_path / "night.csv", [["id", "prompt", "style"], ["cat", "A cat", "anime"]])
     invoke("run", path, "--profile", "relay", "--base-url", relay.base_url, *FAST)
-    # no --profile, no --base-url: a relay's key must not go to OpenAI's default address
-    result = invoke("poll", tmp_path / "night.results.csv", *FOLLOW)
+    # no --profile, no --base-url: a relay's key must not go to OpenAI's default address;
+    # the record beside the results is a file like any other, so its address needs allowing
+    allow = ("--allow-base-url", relay.base_url.removesuffix("/v1"))
+    result = invoke("poll", tmp_path / "night.results.csv", *FOLLOW, *allow)
     assert result.exit_code == 0, result.output
     state = ledger(tmp_path)["cat"]
     assert state["job_id"].startswith("task_") and state["status"] == "completed"

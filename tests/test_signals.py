@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,10 @@ def run_command(manifest: Path, base_url: str, *extra: str) -> list[str]:
     ]
 
 
-def _wait_for(condition: object, timeout: float = 30.0) -> None:
-    """Poll ``condition`` (a callable) until true; fail the test after ``timeout``."""
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll ``condition`` until true; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if time.monotonic() > deadline:
             pytest.fail("condition not met in time")
         time.sleep(0.02)
@@ -52,7 +53,7 @@ def test_a_signal_stops_gracefully_and_the_rerun_completes(
     with MockThread(MockConfig(latency=0.05)) as mock:
         command = run_command(path, mock.base_url, "--concurrency", "2")
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _wait_for(lambda: results.exists() and mock.state.jobs_created >= 3)
+        wait_for(lambda: results.exists() and mock.state.jobs_created >= 3)
         process.send_signal(sig)
         stdout, stderr = process.communicate(timeout=60)
         assert process.returncode == code, stderr
@@ -81,7 +82,7 @@ def test_a_signal_during_a_retry_wait_stops_at_once_and_records_the_providers_no
     with MockThread(MockConfig(faults=faults)) as mock:
         command = run_command(path, mock.base_url)
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _wait_for(lambda: mock.state.rate_limited >= 1)
+        wait_for(lambda: mock.state.rate_limited >= 1)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=20)  # well within the 30 s grace and the 100 s
         assert process.returncode == 143, stderr

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from batchgen import images, validate
+from batchgen.errors import ManifestError
 from batchgen.images import ImageInfo
 from batchgen.manifest import Manifest, ManifestRow, load_manifest
 from batchgen.profile import Profile, load_profile
@@ -125,11 +126,21 @@ def test_prompt_too_long(tmp_path: Path) -> None:
     ]
 
 
-def test_no_prompt_column_says_so(tmp_path: Path) -> None:
-    report = check(tmp_path, [["promt"], ["a cat"]])
-    assert problems(report) == [
-        "m.csv:2: prompt: missing: every row needs a prompt (the manifest has no prompt column)"
+def test_no_prompt_column_is_one_message_naming_the_likely_one(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError) as raised:
+        check(tmp_path, [["id", "promt", "owner"], ["a", "a cat on a roof", "mia"], ["b", "", ""]])
+    assert [str(p) for p in raised.value.problems] == [
+        "m.csv:1: prompt: no prompt column: the columns are id, promt, owner; 'promt' is "
+        "probably it: rename it prompt (a YAML manifest can map it: columns: {promt: prompt})"
     ]
+
+
+def test_without_a_near_miss_the_longest_text_is_the_likely_prompt(tmp_path: Path) -> None:
+    rows = [["Beschreibung", "owner"], ["Eine Katze auf dem Dach", "mia"], ["Ein Hund", "bo"]]
+    with pytest.raises(ManifestError, match="'beschreibung' is probably it"):
+        check(tmp_path, rows)
+    with pytest.raises(ManifestError, match=r"; name the column of prompts prompt$"):
+        check(tmp_path, [["id"], ["a"]])
 
 
 def test_relay_extra_fields(tmp_path: Path) -> None:
