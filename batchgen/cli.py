@@ -17,9 +17,9 @@ import click
 
 from batchgen import __version__, render
 from batchgen.errors import BatchgenError, ManifestError, UsageError
-from batchgen.follow import FollowSettings
+from batchgen.follow.follower import FollowSettings
 from batchgen.output_paths import check_writable_file
-from batchgen.retry import RetrySettings
+from batchgen.provider.retry import RetrySettings
 from batchgen.runner import FollowRequest, RunRequest, follow_results, prepare, run
 from batchgen.submit import SubmitSettings
 
@@ -305,7 +305,8 @@ def report_command(
     html_path: Path | None,
 ) -> None:
     """Summarise RESULTS: counts per status, seconds of video, rows needing attention."""
-    from batchgen import report, report_html
+    from batchgen.report import html as report_html
+    from batchgen.report import summary as report
     from batchgen.runner import profile_for_results
 
     writers = (
@@ -355,7 +356,7 @@ def serve_mock_command(
     port: int, profile: str, job_seconds: float, fault_rate: float, seed: int
 ) -> None:
     """Run the simulated video API on 127.0.0.1 (stop with Ctrl-C)."""
-    from batchgen.mock_server import MockConfig, common_faults, serve_forever
+    from batchgen.mock.server import MockConfig, common_faults, serve_forever
     from batchgen.profile import load_profile
 
     faults = common_faults(fault_rate, seed)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Set
 from dataclasses import dataclass
 from datetime import datetime
 
-from batchgen.client import Video, VideoClient
 from batchgen.jobs import Job
-from batchgen.pacing import Throttle
+from batchgen.provider.client import Video, VideoClient
+from batchgen.provider.pacing import Throttle
 
 #: How far before our intent a provider's clock may put the job's creation.
 CLOCK_SKEW_SECONDS = 300

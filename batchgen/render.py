@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from batchgen.errors import BatchgenError, Problem, UsageError
-from batchgen.follow import FollowTally
+from batchgen.follow.follower import FollowTally
 from batchgen.plan import RECONCILE, SEND
 from batchgen.runner import Prepared, RunResult
 

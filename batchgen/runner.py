@@ -17,8 +17,19 @@ from pathlib import Path
 
 import aiohttp
 
-from batchgen.client import VideoClient
-from batchgen.config import (
+from batchgen.errors import ManifestError, UsageError
+from batchgen.follow.download import check_variants
+from batchgen.follow.follower import FollowSettings, FollowTally, follow_jobs
+from batchgen.follow.naming import check_template
+from batchgen.jobs import InvalidRow
+from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, default_results_path, read_ledger
+from batchgen.manifest.loader import Manifest, load_manifest
+from batchgen.output_paths import check_writable_folder
+from batchgen.plan import PAID_STATUSES, Plan, PlanOptions, plan_run
+from batchgen.profile import Profile, is_builtin, load_profile
+from batchgen.progress import Progress
+from batchgen.provider.client import VideoClient
+from batchgen.provider.config import (
     BASE_URL_ENV,
     DEFAULT_API_KEY_ENV,
     ProviderRecord,
@@ -32,21 +43,10 @@ from batchgen.config import (
     resolve_base_url,
     save_provider_record,
 )
-from batchgen.download import check_variants
-from batchgen.errors import ManifestError, UsageError
-from batchgen.follow import FollowSettings, FollowTally, follow_jobs
-from batchgen.jobs import InvalidRow
-from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, default_results_path, read_ledger
-from batchgen.manifest import Manifest, load_manifest
-from batchgen.naming import check_template
-from batchgen.output_paths import check_writable_folder
-from batchgen.pacing import Pacer, Throttle
-from batchgen.plan import PAID_STATUSES, Plan, PlanOptions, plan_run
-from batchgen.profile import Profile, is_builtin, load_profile
-from batchgen.progress import Progress
+from batchgen.provider.pacing import Pacer, Throttle
 from batchgen.signals import Stopper, signal_exit_code
 from batchgen.submit import SubmitSettings, SubmitTally, Submitter, request_columns
-from batchgen.validate import ValidationReport, validate_manifest
+from batchgen.validate.rows import ValidationReport, validate_manifest
 
 logger = logging.getLogger("batchgen")
 
@@ -370,7 +370,7 @@ async def _endpoint(request: RunRequest, profile: Profile, base_url: str) -> Asy
     if not request.mock:
         yield base_url
         return
-    from batchgen.mock_server import MockConfig, running_mock
+    from batchgen.mock.server import MockConfig, running_mock
 
     config = MockConfig(profile=profile, job_duration=MOCK_JOB_SECONDS)
     async with running_mock(config) as mock:

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from batchgen.client import Video, VideoClient
 from batchgen.errors import (
     ApiError,
     OutcomeUnknownError,
@@ -29,15 +28,16 @@ from batchgen.errors import (
     StopRequested,
     UnresolvedError,
 )
+from batchgen.follow.poll import failure_columns, video_changes
 from batchgen.jobs import Job
 from batchgen.ledger import Ledger, Status, utc_now
-from batchgen.pacing import Throttle
 from batchgen.plan import PAID_STATUSES, READY_FOR_REMIX, RECONCILE, Step
-from batchgen.poll import failure_columns, video_changes
 from batchgen.progress import Progress
+from batchgen.provider.client import Video, VideoClient
+from batchgen.provider.pacing import Throttle
+from batchgen.provider.retry import RetrySettings, retrying
 from batchgen.reconcile import FOUND, UNKNOWN, Reconciler
 from batchgen.remix_sources import source_failure
-from batchgen.retry import RetrySettings, retrying
 from batchgen.signals import DEFAULT_GRACE_SECONDS, sleep_unless_stopped
 
 #: How often a remix checks whether its source row has completed (an in-memory look).

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from batchgen.retry import RetrySettings
+from batchgen.provider.retry import RetrySettings
 from batchgen.runner import RunRequest, run
 from batchgen.submit import SubmitSettings
 from benchmarks.data import IMAGE_SIZE, prompt_for

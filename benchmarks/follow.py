@@ -1,6 +1,6 @@
-"""Item 6: polling and downloading finished jobs with large videos (``batchgen.follow``).
+"""Item 6: polling and downloading finished jobs with large videos (``batchgen.follow.follower``).
 
-The poll/download library is being written; until ``batchgen.follow`` can be imported,
+The poll/download library is being written; until ``batchgen.follow.follower`` can be imported,
 this item prints a "not available yet" line. The follow itself runs in a child process
 (``python -m benchmarks.follow RESULTS BASE_URL OUT_DIR``) so that its peak memory is
 its own; :func:`_follow_async` is the one place that calls the library.
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import aiohttp
 
-from batchgen.client import VideoClient
-from batchgen.config import Secret
 from batchgen.ledger import Ledger
 from batchgen.profile import load_profile
+from batchgen.provider.client import VideoClient
+from batchgen.provider.config import Secret
 from benchmarks.clients import run_batchgen
 from benchmarks.data import write_manifest
 from benchmarks.measure import Figure, run_child
@@ -35,9 +35,9 @@ NOT_WIRED_EXIT = 64  # the child's exit code when this file no longer fits the l
 
 
 def available() -> str | None:
-    """None when ``batchgen.follow`` is importable, else why this item is skipped."""
-    if importlib.util.find_spec("batchgen.follow") is None:
-        return "batchgen.follow not available yet (poll/download library in progress)"
+    """None when ``batchgen.follow.follower`` is importable, else why this item is skipped."""
+    if importlib.util.find_spec("batchgen.follow.follower") is None:
+        return "batchgen.follow.follower not available yet (poll/download library in progress)"
     return None
 
 
@@ -78,7 +78,7 @@ def _follow(results: Path, base_url: str, out_dir: Path) -> dict[str, int]:
 
 
 async def _follow_async(results: Path, base_url: str, out_dir: Path) -> dict[str, int]:
-    from batchgen.follow import FollowSettings, follow_jobs
+    from batchgen.follow.follower import FollowSettings, follow_jobs
 
     settings = FollowSettings(
         wait=True,
@@ -104,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tally = _follow(Path(results), base_url, Path(out_dir))
     except (ImportError, TypeError) as exc:  # the library's API moved under the bench
-        print(f"benchmarks/follow.py does not match batchgen.follow: {exc}", file=sys.stderr)
+        print(
+            f"benchmarks/follow.py does not match batchgen.follow.follower: {exc}", file=sys.stderr
+        )
         return NOT_WIRED_EXIT
     print(json.dumps(tally))
     return 0

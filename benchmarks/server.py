@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-import batchgen.mock_server as mock_server
-from batchgen.mock_server import STATE_KEY, Faults, MockConfig, create_app
+import batchgen.mock.server as mock_server
+from batchgen.mock.server import STATE_KEY, Faults, MockConfig, create_app
 
 API_KEY = "sk-bench-0123456789"
 STATS_PATH = "/_bench/stats"

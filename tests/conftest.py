@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from batchgen.cli import cli
-from batchgen.mock_server import MockConfig, MockThread, RunningMock
+from batchgen.mock.server import MockConfig, MockThread, RunningMock
 
 API_KEY = "sk-test-RECOGNISABLE-0123456789abcdef"
 

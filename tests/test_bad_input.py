@@ -38,7 +38,7 @@ import pytest
 from PIL import Image
 
 from batchgen.jobs import content_hash
-from batchgen.mock_server import RunningMock
+from batchgen.mock.server import RunningMock
 from tests.conftest import Invoke, make_image
 
 #: Builds a case's files in a folder and returns the manifest to run.

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import RunningMock
+from batchgen.mock.server import RunningMock
 from tests.conftest import Invoke, write_csv
 
 FAST = ("--rpm", "100000", "--backoff", "0.01")

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock_server import Faults, MockConfig, MockThread, RunningMock
+from batchgen.mock.server import Faults, MockConfig, MockThread, RunningMock
 from batchgen.profile import load_profile
 from tests.conftest import Invoke, make_image, write_csv
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import MockConfig, MockThread, RunningMock
+from batchgen.mock.server import MockConfig, MockThread, RunningMock
 from batchgen.seal import load_seal
 from tests.conftest import API_KEY, write_csv
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgen.download import Downloader, FetchResult, check_variants
 from batchgen.errors import UsageError
-from batchgen.mock_server import Faults, MockConfig
-from batchgen.naming import FileNamer
-from batchgen.retry import RetrySettings
+from batchgen.follow.download import Downloader, FetchResult, check_variants
+from batchgen.follow.naming import FileNamer
+from batchgen.mock.server import Faults, MockConfig
+from batchgen.provider.retry import RetrySettings
 from tests.test_poll import FAST_RETRY, LOG, Harness, bounded, harness, lines_for, poller
 
 VIDEO_BYTES = 300_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.expand import Expansion, ExpansionError, expand_row, fill_template
+from batchgen.manifest.expand import Expansion, ExpansionError, expand_row, fill_template
 
 
 def test_matrix_is_the_cross_product_with_values_carried() -> None:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import MockConfig, RunningMock
+from batchgen.mock.server import MockConfig, RunningMock
 from tests.conftest import Invoke
 
 FAST = ("--rpm", "100000", "--backoff", "0.01")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgen.fit import Fit, FitError, check_fit, fit_image
+from batchgen.manifest.fit import Fit, FitError, check_fit, fit_image
 
 
 def photo(path: Path, size: tuple[int, int], fmt: str = "JPEG", orientation: int = 1) -> Path:

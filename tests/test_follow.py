@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from batchgen.errors import UsageError
-from batchgen.follow import FollowSettings, FollowTally, Timing, follow_jobs
+from batchgen.follow.follower import FollowSettings, FollowTally, Timing, follow_jobs
 from batchgen.jobs import Job
 from batchgen.ledger import Record
-from batchgen.mock_server import MockConfig
-from batchgen.pacing import Pacer, Throttle
+from batchgen.mock.server import MockConfig
 from batchgen.plan import SEND, Step
 from batchgen.progress import Progress
+from batchgen.provider.pacing import Pacer, Throttle
 from batchgen.submit import SubmitSettings, Submitter
 from tests.test_poll import FAST_RETRY, LOG, Harness, bounded, harness
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgen.images import ImageProblem, inspect_image, resolve_inside
+from batchgen.manifest.images import ImageProblem, inspect_image, resolve_inside
 
 
 def make_image(path: Path, size: tuple[int, int] = (720, 1280), fmt: str | None = None) -> Path:

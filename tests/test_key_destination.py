@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.mock_server import MockConfig, RunningMock
+from batchgen.mock.server import MockConfig, RunningMock
 from tests.conftest import Invoke
 
 StartMock = Callable[..., RunningMock]

@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import RunningMock
+from batchgen.mock.server import RunningMock
 from tests.conftest import Invoke, write_csv
 from tests.test_bad_input import CASES, check_refused
 

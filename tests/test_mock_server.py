@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from batchgen.mock_server import (
+from batchgen.mock.server import (
     Faults,
     MockConfig,
     MockThread,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from batchgen.errors import UsageError
-from batchgen.naming import (
+from batchgen.follow.naming import (
     MAX_BYTES,
     MAX_CHARS,
     FileNamer,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from batchgen.jobs import CORE_FIELDS
-from batchgen.near_miss import allowed_distance, closest, distance, fold, probable_column
-from batchgen.validate import KNOWN_EXTRA_FIELDS, ROW_OPTIONS
+from batchgen.validate.near_miss import allowed_distance, closest, distance, fold, probable_column
+from batchgen.validate.rows import KNOWN_EXTRA_FIELDS, ROW_OPTIONS
 
 KNOWN = ("id", "image", *CORE_FIELDS, *KNOWN_EXTRA_FIELDS, *ROW_OPTIONS)
 

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from batchgen.pacing import Pacer, Throttle
+from batchgen.provider.pacing import Pacer, Throttle
 
 
 class VirtualClock:

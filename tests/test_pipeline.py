@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import MockConfig, RunningMock
+from batchgen.mock.server import MockConfig, RunningMock
 from tests.conftest import Invoke, make_image, write_csv
 
 StartMock = Callable[..., RunningMock]

@@ -18,14 +18,8 @@ from typing import TypeVar
 import aiohttp
 import pytest
 
-from batchgen.client import VideoClient
-from batchgen.config import Secret
 from batchgen.errors import RejectedError
-from batchgen.jobs import Job
-from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock_server import Faults, MockConfig, RunningMock, running_mock
-from batchgen.pacing import Pacer, Throttle
-from batchgen.poll import (
+from batchgen.follow.poll import (
     GROWTH,
     JITTER,
     Poller,
@@ -34,8 +28,14 @@ from batchgen.poll import (
     is_pending,
     video_changes,
 )
+from batchgen.jobs import Job
+from batchgen.ledger import Ledger, read_ledger
+from batchgen.mock.server import Faults, MockConfig, RunningMock, running_mock
 from batchgen.profile import load_profile
-from batchgen.retry import RetrySettings
+from batchgen.provider.client import VideoClient
+from batchgen.provider.config import Secret
+from batchgen.provider.pacing import Pacer, Throttle
+from batchgen.provider.retry import RetrySettings
 from batchgen.submit import request_columns
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from batchgen.mock_server import Faults, MockConfig, RunningMock
+from batchgen.mock.server import Faults, MockConfig, RunningMock
 from tests.conftest import Invoke
 from tests.test_features import FAST, FOLLOW, results, write
 

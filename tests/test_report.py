@@ -18,8 +18,8 @@ from PIL import Image
 from batchgen.errors import LedgerError
 from batchgen.ledger import Ledger, Status
 from batchgen.profile import load_profile
-from batchgen.report import load_report, neutralise, render_summary, write_csv, write_xlsx
-from batchgen.report_html import render_html, write_html
+from batchgen.report.html import render_html, write_html
+from batchgen.report.summary import load_report, neutralise, render_summary, write_csv, write_xlsx
 
 XSS_PROMPT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 FORMULA_PROMPT = '=HYPERLINK("http://evil.example/","click")'

@@ -25,8 +25,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from batchgen.report import load_report
-from batchgen.report_html import write_html
+from batchgen.report.html import write_html
+from batchgen.report.summary import load_report
 from tests.test_report import ROWS, XSS_PROMPT, build_ledger
 
 pytestmark = pytest.mark.timeout(90)

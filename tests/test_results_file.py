@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock_server import MockConfig, RunningMock
+from batchgen.mock.server import MockConfig, RunningMock
 from batchgen.profile import load_profile
 from batchgen.seal import load_seal, seal_path
 from tests.conftest import Invoke, write_csv

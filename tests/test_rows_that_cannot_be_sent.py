@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import RunningMock
-from batchgen.row_links import looks_like_job_id
+from batchgen.mock.server import RunningMock
+from batchgen.validate.links import looks_like_job_id
 from tests.conftest import Invoke
 
 FAST = ("--rpm", "100000", "--backoff", "0.01")

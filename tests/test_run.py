@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock_server import Faults, MockConfig, RunningMock
+from batchgen.mock.server import Faults, MockConfig, RunningMock
 from batchgen.profile import load_profile
 from tests.conftest import API_KEY, Invoke, make_image, write_csv
 
@@ -311,13 +311,13 @@ async def test_an_image_gone_after_validation_is_an_error_and_nothing_is_sent(
 
     import aiohttp
 
-    from batchgen.client import VideoClient
-    from batchgen.config import Secret
     from batchgen.jobs import ImageRef, Job
-    from batchgen.mock_server import running_mock
-    from batchgen.pacing import Pacer, Throttle
+    from batchgen.mock.server import running_mock
     from batchgen.plan import SEND, Step
     from batchgen.progress import Progress
+    from batchgen.provider.client import VideoClient
+    from batchgen.provider.config import Secret
+    from batchgen.provider.pacing import Pacer, Throttle
     from batchgen.submit import SubmitSettings, Submitter
 
     gone = ImageRef(tmp_path / "gone.png", "image/png", "0" * 64, 720, 1280, 10)

@@ -25,13 +25,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from batchgen.client import VideoClient
-from batchgen.config import Secret
 from batchgen.errors import RejectedError
 from batchgen.jobs import Job
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock_server import STATE_KEY, MockConfig, RunningMock, create_app
+from batchgen.mock.server import STATE_KEY, MockConfig, RunningMock, create_app
 from batchgen.profile import Profile, load_profile, parse_profile
+from batchgen.provider.client import VideoClient
+from batchgen.provider.config import Secret
 from tests.conftest import API_KEY, Invocation, Invoke, make_image, write_csv
 
 StartMock = Callable[..., RunningMock]

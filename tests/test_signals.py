@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import MockConfig, MockThread
+from batchgen.mock.server import MockConfig, MockThread
 from tests.conftest import API_KEY, write_csv
 
 
@@ -73,7 +73,7 @@ def test_a_signal_stops_gracefully_and_the_rerun_completes(
 def test_a_signal_during_a_retry_wait_stops_at_once_and_records_the_providers_no(
     tmp_path: Path,
 ) -> None:
-    from batchgen.mock_server import Faults
+    from batchgen.mock.server import Faults
 
     path = write_csv(tmp_path / "m.csv", [["id", "prompt"], ["a", "prompt a"]])
     results = tmp_path / "m.results.csv"

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from batchgen.ledger import read_ledger
-from batchgen.mock_server import Faults, MockConfig, MockThread, RunningMock
+from batchgen.mock.server import Faults, MockConfig, MockThread, RunningMock
 from tests.conftest import API_KEY, write_csv
 from tests.test_signals import run_command, wait_for
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgen import images, validate
 from batchgen.errors import ManifestError
-from batchgen.images import ImageInfo
-from batchgen.manifest import Manifest, ManifestRow, load_manifest
+from batchgen.manifest import images
+from batchgen.manifest.images import ImageInfo
+from batchgen.manifest.loader import Manifest, ManifestRow, load_manifest
 from batchgen.profile import Profile, load_profile
-from batchgen.validate import FIT_HINT, ValidationReport, validate_manifest
+from batchgen.validate import rows as validate
+from batchgen.validate.rows import FIT_HINT, ValidationReport, validate_manifest
 
 OPENAI = load_profile("openai")
 RELAY = load_profile("relay")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.mock_server import RunningMock
+from batchgen.mock.server import RunningMock
 from tests.conftest import Invoke, write_csv
 
 FAST = ("--rpm", "100000", "--backoff", "0.01", "--max-attempts", "2")

@@ -2,7 +2,7 @@
 
 This module only reads: it turns every supported file into :class:`ManifestRow` objects
 with canonical column names and the row numbers the user sees. Whether a row makes sense
-for a provider is :mod:`batchgen.validate`'s business.
+for a provider is :mod:`batchgen.validate.rows`'s business.
 
 Every problem found is collected and raised once, as a :class:`ManifestError`, so the user
 can fix them all in one go.
@@ -27,8 +27,8 @@ import yaml
 from openpyxl.utils import get_column_letter
 
 from batchgen.errors import ManifestError, Problem
-from batchgen.expand import TAKE_COLUMN, Expansion, ExpansionError, template_fields
-from batchgen.fit import FitError, check_fit
+from batchgen.manifest.expand import TAKE_COLUMN, Expansion, ExpansionError, template_fields
+from batchgen.manifest.fit import FitError, check_fit
 
 DELIMITED_SUFFIXES = (".csv", ".tsv", ".txt")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")

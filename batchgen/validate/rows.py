@@ -12,16 +12,16 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from batchgen.column_checks import check_columns
 from batchgen.errors import ManifestError, Problem
-from batchgen.expand import ExpansionError, expand_row
-from batchgen.fit import CACHE_FOLDER, Fit, FitError, check_fit, fit_image
-from batchgen.images import ImageInfo, ImageProblem, inspect_image, resolve_inside
 from batchgen.jobs import CORE_FIELDS, ImageRef, InvalidRow, Job, KeyMaker
-from batchgen.manifest import Manifest, ManifestRow, display_name
+from batchgen.manifest.expand import ExpansionError, expand_row
+from batchgen.manifest.fit import CACHE_FOLDER, Fit, FitError, check_fit, fit_image
+from batchgen.manifest.images import ImageInfo, ImageProblem, inspect_image, resolve_inside
+from batchgen.manifest.loader import Manifest, ManifestRow, display_name
 from batchgen.profile import ExtraField, Profile
-from batchgen.row_links import key_clashes, places, remix_cycles, unknown_target
-from batchgen.utf8_text import escaped, unwritable_message
+from batchgen.validate.columns import check_columns
+from batchgen.validate.links import key_clashes, places, remix_cycles, unknown_target
+from batchgen.validate.text import escaped, unwritable_message
 
 #: Extra fields some provider takes; in a manifest for a profile without them they are errors,
 #: not passthrough, so a relay's ``style`` column is never silently dropped for OpenAI.

@@ -4,7 +4,7 @@ A wrong column name is wrong for the whole manifest, so these are not row proble
 ``--skip-invalid`` could step over: each is reported once, naming the file and the column,
 and nothing is sent. A column is refused when
 
-* it is close to a column batchgen understands (:mod:`batchgen.near_miss`: ``sceonds``,
+* it is close to a column batchgen understands (:mod:`batchgen.validate.near_miss`: ``sceonds``,
   ``modle``, ``duration``), unless the manifest declares it the team's own
   (``passthrough:``), maps it (``columns:``), or its ``prompt_template`` uses it;
 * batchgen writes a column of that name in the results itself (``status``, ``file``,
@@ -21,17 +21,17 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from batchgen.errors import Problem
-from batchgen.expand import TAKE_COLUMN, template_fields
 from batchgen.ledger import ASSET_COLUMNS, BOOKKEEPING_COLUMNS
-from batchgen.manifest import (
+from batchgen.manifest.expand import TAKE_COLUMN, template_fields
+from batchgen.manifest.loader import (
     DELIMITED_SUFFIXES,
     WORKBOOK_SUFFIXES,
     Manifest,
     ManifestRow,
     display_name,
 )
-from batchgen.near_miss import probable_column
-from batchgen.utf8_text import escaped, unwritable_message
+from batchgen.validate.near_miss import probable_column
+from batchgen.validate.text import escaped, unwritable_message
 
 #: Columns of the results file batchgen fills itself: a manifest column so named is lost.
 RESERVED_COLUMNS = frozenset(BOOKKEEPING_COLUMNS + ASSET_COLUMNS)

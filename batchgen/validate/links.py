@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from batchgen.errors import Problem
 from batchgen.jobs import InvalidRow, Job
-from batchgen.manifest import ManifestRow
-from batchgen.near_miss import closest
+from batchgen.manifest.loader import ManifestRow
+from batchgen.validate.near_miss import closest
 
 _JOB_ID = re.compile(
     r"[A-Za-z][A-Za-z0-9]*_(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{6,}"

@@ -2,7 +2,7 @@
 
 :func:`load_report` reads the latest state of each key from the ledger; the summary is
 text for the terminal, and :func:`write_csv` / :func:`write_xlsx` export one row per key
-for the content team. The HTML contact sheet lives in :mod:`batchgen.report_html`.
+for the content team. The HTML contact sheet lives in :mod:`batchgen.report.html`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from batchgen.errors import RateLimitedError, RetryableError
-from batchgen.pacing import Pacer
+from batchgen.provider.pacing import Pacer
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from batchgen.client import Download, VideoClient
 from batchgen.errors import ApiError, NotFoundError, RejectedError, RetryableError, UsageError
+from batchgen.follow.naming import COLUMNS, FileNamer
+from batchgen.follow.poll import AUTH_FAILURES, failure_columns, paced
 from batchgen.ledger import Ledger, Status
-from batchgen.naming import COLUMNS, FileNamer
-from batchgen.pacing import Throttle
-from batchgen.poll import AUTH_FAILURES, failure_columns, paced
-from batchgen.retry import RetrySettings
+from batchgen.provider.client import Download, VideoClient
+from batchgen.provider.pacing import Throttle
+from batchgen.provider.retry import RetrySettings
 
 VIDEO = "video"
 VARIANTS = tuple(COLUMNS)

@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchgen.client import VideoClient
-from batchgen.download import VIDEO, Downloader
 from batchgen.errors import RetryableError, StopRequested
+from batchgen.follow.download import VIDEO, Downloader
+from batchgen.follow.naming import FileNamer
+from batchgen.follow.poll import Cadence, Poller, PollSchedule, is_pending
 from batchgen.ledger import Ledger, Status
-from batchgen.naming import FileNamer
-from batchgen.pacing import Pacer, Sleep, Throttle
-from batchgen.poll import Cadence, Poller, PollSchedule, is_pending
 from batchgen.progress import Progress
-from batchgen.retry import RetrySettings
+from batchgen.provider.client import VideoClient
+from batchgen.provider.pacing import Pacer, Sleep, Throttle
+from batchgen.provider.retry import RetrySettings
 from batchgen.signals import DEFAULT_GRACE_SECONDS
 
 #: Final statuses that want the user's attention.

@@ -4,7 +4,7 @@ One method per endpoint; each turns the provider's answer into a :class:`Video` 
 one of batchgen's :mod:`~batchgen.errors`, classified by what can be done about it:
 retryable (429, 5xx, transport trouble), final (other 4xx), or outcome unknown (the
 request left but its answer was lost: the job may exist). Pacing and retries are the
-caller's business (see :mod:`batchgen.retry`); this module makes single requests.
+caller's business (see :mod:`batchgen.provider.retry`); this module makes single requests.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from batchgen.config import Secret
 from batchgen.errors import (
     ApiError,
     BadResponseError,
@@ -42,6 +41,7 @@ from batchgen.errors import (
 )
 from batchgen.jobs import Job
 from batchgen.profile import Profile
+from batchgen.provider.config import Secret
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 MAX_REDIRECTS = 5

@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from batchgen.client import Video, VideoClient
 from batchgen.errors import ApiError, NotFoundError, RejectedError
 from batchgen.ledger import FINAL_JOB_STATUSES, Ledger, Status
-from batchgen.pacing import Throttle
-from batchgen.retry import RetrySettings, retrying
+from batchgen.provider.client import Video, VideoClient
+from batchgen.provider.pacing import Throttle
+from batchgen.provider.retry import RetrySettings, retrying
 
 #: Statuses of rows that never became a job at the provider: nothing to poll.
 SUBMISSION_STATUSES = frozenset(

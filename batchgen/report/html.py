@@ -22,7 +22,7 @@ from PIL import Image
 
 from batchgen.errors import LedgerError
 from batchgen.ledger import Status
-from batchgen.report import (
+from batchgen.report.summary import (
     ATTENTION,
     Report,
     ReportRow,
@@ -114,7 +114,9 @@ def _data_uri(mime: str, data: bytes) -> str:
 
 
 def _asset(name: str) -> str:
-    return resources.files("batchgen").joinpath("templates", name).read_text(encoding="utf-8")
+    return (
+        resources.files("batchgen.report").joinpath("templates", name).read_text(encoding="utf-8")
+    )
 
 
 def _csp(style: str, script: str) -> str:
