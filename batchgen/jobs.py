@@ -34,7 +34,11 @@ class ImageRef:
 
 @dataclass(frozen=True)
 class Job:
-    """One row, validated: what to send and how to recognise it on a later run."""
+    """One row, validated: what to send and how to recognise it on a later run.
+
+    A validated job is ours; what the provider makes of it, with its job id, is a
+    :class:`~batchgen.provider.client.Video`.
+    """
 
     key: str
     row: int  # the row number the user sees (header = 1; YAML: the line of the row)

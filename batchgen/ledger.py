@@ -22,53 +22,8 @@ from typing import BinaryIO
 from filelock import FileLock, Timeout
 
 from batchgen import seal
+from batchgen.columns import FIXED_COLUMNS
 from batchgen.errors import LedgerError, LockHeldError
-
-
-class Status:
-    """Every status a row can have in the results file (see README, "Statuses")."""
-
-    INVALID = "invalid"
-    SUBMITTING = "submitting"
-    QUEUED = "queued"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    ERROR = "error"
-    UNRESOLVED = "unresolved"
-    DOWNLOADED = "downloaded"
-    EXPIRED = "expired"
-    LOST = "lost"
-    SKIPPED_BUDGET = "skipped_budget"
-
-
-#: States a job's poll ends at: nothing more will change at the provider.
-FINAL_JOB_STATUSES = frozenset(
-    {Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.LOST, Status.DOWNLOADED}
-)
-
-
-#: States that want the user's attention and make the run exit 1.
-ATTENTION_STATUSES = frozenset({Status.REJECTED, Status.ERROR, Status.UNRESOLVED, Status.INVALID})
-
-BOOKKEEPING_COLUMNS = (
-    "key",
-    "row",
-    "job_id",
-    "status",
-    "progress",
-    "error_code",
-    "error_message",
-    "attempts",
-    "timestamp",
-    "submitted_at",  # when the first create that may have made this job was sent
-)
-REQUEST_COLUMNS = (
-    "model", "prompt", "seconds", "size", "image", "style", "watermark", "private", "remix_of",
-)  # fmt: skip
-ASSET_COLUMNS = ("expires_at", "file", "file_bytes", "sha256", "thumbnail", "spritesheet")
-FIXED_COLUMNS = BOOKKEEPING_COLUMNS + REQUEST_COLUMNS + ASSET_COLUMNS
 
 BOM = seal.BOM
 SHARED_CHARS = 16  # values this short repeat across rows (status, model, size): kept once

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from batchgen.errors import RejectedError
 from batchgen.jobs import Job
-from batchgen.ledger import Record, Status
+from batchgen.ledger import Record
 from batchgen.remix_sources import source_failure
+from batchgen.status import MAYBE_PAID, READY_FOR_REMIX, REFUSED, Status, was_paid
 
 SEND = "send"
 RECONCILE = "reconcile"  # a create may have been sent: look it up before sending again
@@ -75,13 +76,6 @@ class PlanOptions:
     following: bool = False  # jobs are polled in this run, so remixes can wait for sources
 
 
-#: A source row in these states has a video to remix.
-READY_FOR_REMIX = frozenset({Status.COMPLETED, Status.DOWNLOADED})
-
-#: Ledger states whose create was, or may have been, paid for.
-PAID_STATUSES = frozenset({Status.SUBMITTING, Status.UNRESOLVED})
-
-
 def plan_run(jobs: Sequence[Job], states: Mapping[str, Record], options: PlanOptions) -> Plan:
     """Decide each row's step from its latest ledger state (see README, "Resume")."""
     caps = _Caps(options, states)
@@ -112,7 +106,7 @@ class _Caps:
 
     def __init__(self, options: PlanOptions, states: Mapping[str, Record]) -> None:
         self._options = options
-        paid = [s for s in states.values() if s.get("job_id") or s.get("status") in PAID_STATUSES]
+        paid = [s for s in states.values() if was_paid(s)]
         self.jobs_before = len(paid)
         self.spent_before = sum(options.price(s) or 0.0 for s in paid)
         self._jobs, self._spent, self._sent = self.jobs_before, self.spent_before, 0
@@ -171,9 +165,9 @@ def _resume_step(job: Job, state: Record | None, options: PlanOptions) -> Step:
     status, job_id = state.get("status", ""), state.get("job_id", "")
     if job_id:
         return Step(job, SKIP, "already submitted" + _changed_note(job, state))
-    if status in (Status.SUBMITTING, Status.UNRESOLVED):
+    if status in MAYBE_PAID:
         return Step(job, RECONCILE, "a create may have been sent: look it up first")
-    if status in (Status.REJECTED, Status.INVALID):
+    if status in REFUSED:
         if options.retry_rejected:
             return Step(job, SEND, f"retrying {status} row (--retry-rejected)")
         return Step(job, SKIP, f"{status} earlier (fix it, then --retry-rejected)")

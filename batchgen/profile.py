@@ -7,7 +7,7 @@ name: it asks the profile.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -91,6 +91,19 @@ class Profile:
             return None if price is None else price * float(fields.get("seconds") or 0)
         except ValueError:
             return None
+
+    def total_cost(self, rows: Iterable[Mapping[str, str]]) -> float | None:
+        """Estimated USD of ``rows`` together; None when the profile prices none of them.
+
+        The one place costs are added up: validation, the dry run, the run's summary and
+        the report all come here.
+        """
+        costs = [cost for cost in map(self.estimate_cost, rows) if cost is not None]
+        return sum(costs) if costs else None
+
+    def cost_of_jobs(self, states: Iterable[Mapping[str, str]]) -> float | None:
+        """Estimated USD of the results rows ``states`` that have a job id: the paid ones."""
+        return self.total_cost(state for state in states if state.get("job_id"))
 
 
 def load_profile(name_or_path: str) -> Profile:

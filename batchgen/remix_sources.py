@@ -17,14 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from batchgen.errors import ApiError, RejectedError
-from batchgen.ledger import Status
-
-#: The source will never give a video unless the user changes it.
-DEAD_SOURCES = frozenset(
-    {Status.FAILED, Status.EXPIRED, Status.LOST, Status.REJECTED, Status.INVALID}
-)
-#: The source may still give a video in a later run, without the user doing anything.
-STALLED_SOURCES = frozenset({Status.ERROR, Status.UNRESOLVED, Status.SKIPPED_BUDGET})
+from batchgen.status import DEAD_SOURCES, STALLED_SOURCES
 
 
 def source_failure(name: str, source: Mapping[str, str]) -> ApiError | None:

@@ -21,20 +21,20 @@ def problems(items: Iterable[Problem]) -> str:
 
 def validation(prepared: Prepared) -> str:
     """The one-paragraph verdict of ``batchgen validate``."""
-    report = prepared.report
-    jobs = report.jobs
+    outcome = prepared.validation
+    jobs = outcome.jobs
     seconds = sum(job.seconds for job in jobs)
-    expanded = len(jobs) + len(report.invalid)
-    videos = f" expanded to {expanded} videos," if expanded != report.rows else ""
+    expanded = len(jobs) + len(outcome.invalid)
+    videos = f" expanded to {expanded} videos," if expanded != outcome.rows else ""
     lines = [
-        f"{prepared.manifest.path}: {report.rows} rows,{videos} {len(jobs)} valid, "
-        f"{len(report.invalid)} invalid (profile {prepared.profile.name}); "
+        f"{prepared.manifest.path}: {outcome.rows} rows,{videos} {len(jobs)} valid, "
+        f"{len(outcome.invalid)} invalid (profile {prepared.profile.name}); "
         f"{seconds} seconds of video"
     ]
-    if report.fitted:
-        lines.append(f"images to be fitted to the video size: {len(report.fitted)}")
-        lines += [f"  {note}" for note in report.fitted]
-    cost = _cost(prepared, [(j.fields["model"], j.fields["size"], j.seconds) for j in jobs])
+    if outcome.fitted:
+        lines.append(f"images to be fitted to the video size: {len(outcome.fitted)}")
+        lines += [f"  {note}" for note in outcome.fitted]
+    cost = prepared.profile.total_cost(job.fields for job in jobs)
     if cost is not None:
         lines.append(f"estimated cost if all are sent: ${cost:,.2f}")
     return "\n".join(lines)
@@ -44,21 +44,20 @@ def plan(result: RunResult) -> str:
     """What a run would do: rows to send, to look up, to skip and why."""
     steps = result.plan
     sends, lookups = steps.with_action(SEND), steps.with_action(RECONCILE)
-    report = result.prepared.report
+    outcome = result.prepared.validation
     lines = [
         f"dry run against {result.base_url} (profile {result.prepared.profile.name}); "
         f"results file {result.results_path}",
-        f"  manifest: {report.rows} rows -> {len(report.jobs) + len(report.invalid)} videos",
+        f"  manifest: {outcome.rows} rows -> {len(outcome.jobs) + len(outcome.invalid)} videos",
         f"  to send: {len(sends)} rows, {sum(s.job.seconds for s in sends)} seconds of video",
     ]
     if lookups:
         lines.append(f"  to look up first (a create may have been sent): {len(lookups)} rows")
     for reason, count in sorted(steps.reasons().items()):
         lines.append(f"  to skip: {count} rows: {reason}")
-    if result.prepared.report.invalid:
-        lines.append(f"  invalid (recorded, not sent): {len(result.prepared.report.invalid)} rows")
-    jobs = [(s.job.fields["model"], s.job.fields["size"], s.job.seconds) for s in steps.to_submit]
-    cost = _cost(result.prepared, jobs)
+    if outcome.invalid:
+        lines.append(f"  invalid (recorded, not sent): {len(outcome.invalid)} rows")
+    cost = result.prepared.profile.total_cost(step.job.fields for step in steps.to_submit)
     if cost is not None:
         lines.append(f"  estimated cost: ${cost:,.2f}")
     lines.append("nothing was sent")
@@ -109,16 +108,6 @@ RESUME_HINT = "stopped by a signal: run the same command again to resume"
 
 def _counts(counts: Counter[str]) -> str:
     return ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "nothing"
-
-
-def _cost(prepared: Prepared, jobs: Iterable[tuple[str, str, int]]) -> float | None:
-    """The estimated cost of ``jobs`` (model, size, seconds), or None without prices."""
-    total, priced = 0.0, False
-    for model, size, seconds in jobs:
-        price = prepared.profile.price_per_second(model, size)
-        if price is not None:
-            total, priced = total + price * seconds, True
-    return total if priced else None
 
 
 def summary_json(result: RunResult) -> dict[str, object]:

@@ -24,23 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from batchgen import seal
+from batchgen.columns import FIXED_COLUMNS
 from batchgen.errors import LedgerError
-from batchgen.ledger import FIXED_COLUMNS, Record, Status, encode_line, lock_results, utc_now
+from batchgen.ledger import Record, encode_line, lock_results, utc_now
+from batchgen.status import AT_PROVIDER, MAYBE_PAID, Status
 
-#: States that mean a job exists (or existed) at the provider: it was paid for.
-JOB_STATUSES = frozenset(
-    {
-        Status.QUEUED,
-        Status.IN_PROGRESS,
-        Status.COMPLETED,
-        Status.FAILED,
-        Status.DOWNLOADED,
-        Status.EXPIRED,
-        Status.LOST,
-    }
-)
-#: States of a create that may have been paid for, whose job id is not known.
-MAYBE_PAID = frozenset({Status.SUBMITTING, Status.UNRESOLVED})
 #: Keys a spreadsheet may have made from an id like 001 or 1e5: worth a warning.
 NUMBER_LIKE = re.compile(r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 LOST_JOB_MESSAGE = (
@@ -170,7 +158,7 @@ def _merged(key: str, versions: Sequence[Record]) -> Record:
         return state
     statuses = {v.get("status", "") for v in versions}
     # no status at all (the column was deleted) says nothing: it may have been paid
-    if statuses & (JOB_STATUSES | MAYBE_PAID) or not any(statuses):
+    if statuses & (AT_PROVIDER | MAYBE_PAID) or not any(statuses):
         times = [t for v in versions for t in (v.get("submitted_at"), v.get("timestamp")) if t]
         state.update(
             status=Status.UNRESOLVED,

@@ -17,53 +17,44 @@ from pathlib import Path
 
 import aiohttp
 
+from batchgen.columns import invalid_columns, skipped_columns
 from batchgen.errors import ManifestError, UsageError
 from batchgen.follow.download import check_variants
 from batchgen.follow.follower import FollowSettings, FollowTally, follow_jobs
 from batchgen.follow.naming import check_template
 from batchgen.jobs import InvalidRow
-from batchgen.ledger import ATTENTION_STATUSES, Ledger, Status, default_results_path, read_ledger
-from batchgen.manifest.loader import Manifest, load_manifest
+from batchgen.ledger import Ledger, default_results_path, read_ledger
+from batchgen.manifest import Manifest, load_manifest
 from batchgen.output_paths import check_writable_folder
-from batchgen.plan import PAID_STATUSES, Plan, PlanOptions, plan_run
-from batchgen.profile import Profile, is_builtin, load_profile
+from batchgen.plan import Plan, PlanOptions, plan_run
+from batchgen.profile import Profile, load_profile
 from batchgen.progress import Progress
 from batchgen.provider.client import VideoClient
-from batchgen.provider.config import (
-    BASE_URL_ENV,
-    DEFAULT_API_KEY_ENV,
-    ProviderRecord,
-    Secret,
-    UrlSource,
-    allowed_base_urls,
-    check_base_url,
-    load_provider_record,
-    provider_record_path,
-    resolve_api_key,
-    resolve_base_url,
-    save_provider_record,
-)
+from batchgen.provider.config import UrlSource, save_provider_record
 from batchgen.provider.pacing import Pacer, Throttle
+from batchgen.provider.resolve import (
+    Provider,
+    ProviderOptions,
+    profile_name,
+    provider_for_results,
+    provider_for_run,
+)
 from batchgen.signals import Stopper, signal_exit_code
-from batchgen.submit import SubmitSettings, SubmitTally, Submitter, request_columns
-from batchgen.validate.rows import ValidationReport, validate_manifest
+from batchgen.status import MAYBE_PAID, NOT_SENT, SUBMIT_ATTENTION, Status
+from batchgen.submit import SubmitSettings, SubmitTally, Submitter
+from batchgen.validate.rows import Validation, validate_manifest
 
 logger = logging.getLogger("batchgen")
 
-DEFAULT_PROFILE = "openai"
-MOCK_API_KEY = Secret("mock-key")
 MOCK_JOB_SECONDS = 2.0  # long enough to watch jobs move, short enough for a demo
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """Everything a run needs, already parsed; ``env`` is the process environment."""
+    """Everything a run needs, already parsed (the process environment is in ``provider``)."""
 
     manifest: Path
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # holds the API key
-    profile: str | None = None
-    base_url: str | None = None
-    api_key_env: str = DEFAULT_API_KEY_ENV
+    provider: ProviderOptions = field(default_factory=ProviderOptions)
     out: Path | None = None
     sheet: str | None = None
     image_root: Path | None = None
@@ -74,9 +65,6 @@ class RunRequest:
     max_cost: float | None = None
     max_jobs: int | None = None
     mock: bool = False
-    allow_insecure: bool = False
-    allowed_base_urls: tuple[str, ...] = ()  # --allow-base-url: origins a manifest may name
-    request_timeout: float = 120.0
     submit: SubmitSettings = field(default_factory=SubmitSettings)
     follow: FollowSettings | None = None  # poll (and download) while submitting
     interactive: bool = False
@@ -88,7 +76,8 @@ class Prepared:
 
     manifest: Manifest
     profile: Profile
-    report: ValidationReport
+    validation: Validation
+    profile_name: str  # the name or path ``profile`` was loaded by, for the provider record
 
 
 @dataclass
@@ -111,9 +100,9 @@ class RunResult:
     states: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # the ledger at the end
 
     def cost_of(self, keys: Iterable[str]) -> float:
-        """Estimated USD of the rows ``keys`` that have a job id."""
-        price, states = self.prepared.profile.estimate_cost, self.states
-        return sum(price(states[k]) or 0.0 for k in keys if states.get(k, {}).get("job_id"))
+        """Estimated USD of the rows ``keys`` that have a job id (0 without prices)."""
+        states = (self.states[k] for k in keys if k in self.states)
+        return self.prepared.profile.cost_of_jobs(states) or 0.0
 
     @property
     def sent_keys(self) -> list[str]:
@@ -125,7 +114,7 @@ class RunResult:
         """0 all done, 1 some row needs attention, 4 a wait timed out, 130/143 interrupted."""
         if self.stopped_by is not None:
             return signal_exit_code(self.stopped_by)
-        if any(self.statuses[s] for s in ATTENTION_STATUSES):
+        if any(self.statuses[s] for s in SUBMIT_ATTENTION):
             return 1
         return 0 if self.follow is None else self.follow.exit_code
 
@@ -138,13 +127,14 @@ def prepare(
     image_root: Path | None = None,
 ) -> Prepared:
     """Load and validate a manifest. Raises :class:`ManifestError` only for unreadable input;
-    row problems are in the report."""
+    row problems are in the validation."""
     manifest = load_manifest(manifest_path, sheet=sheet)
-    chosen = load_profile(profile or manifest.profile or DEFAULT_PROFILE)
-    report = validate_manifest(manifest, chosen, image_root=image_root)
+    name = profile_name(profile, manifest.profile)
+    chosen = load_profile(name)
+    validation = validate_manifest(manifest, chosen, image_root=image_root)
     # The jobs carry what each row sends; its raw cells are not needed after validation,
     # and for 100,000 rows they are ~60 MB.
-    return Prepared(replace(manifest, rows=()), chosen, report)
+    return Prepared(replace(manifest, rows=()), chosen, validation, name)
 
 
 def results_path_for(request: RunRequest, manifest: Manifest) -> Path:
@@ -156,32 +146,30 @@ def run(request: RunRequest) -> RunResult:
     """Validate every row, then submit what the ledger says is still to do."""
     prepared = prepare(
         request.manifest,
-        profile=request.profile,
+        profile=request.provider.profile,
         sheet=request.sheet,
         image_root=request.image_root,
     )
-    report = prepared.report
-    if report.problems and not request.skip_invalid:
-        raise ManifestError(report.problems)
+    validation = prepared.validation
+    if validation.problems and not request.skip_invalid:
+        raise ManifestError(validation.problems)
     results = results_path_for(request, prepared.manifest)
-    base_url = "(simulated API)" if request.mock else _base_url(request, prepared)
+    provider = _provider(request, prepared)
     if request.dry_run:
-        return _dry_run(request, prepared, results, base_url)
-    api_key = MOCK_API_KEY if request.mock else resolve_api_key(request.env, request.api_key_env)
+        return _dry_run(request, prepared, results, provider.base_url)
     if request.follow is not None:
-        check_follow_settings(request.follow, ())
+        check_follow_settings(request.follow)
     with Ledger.open(results, passthrough=prepared.manifest.columns) as ledger:
         if request.follow is not None:
-            check_follow_settings(request.follow, ledger.header)
-        profile_name = request.profile or prepared.manifest.profile or DEFAULT_PROFILE
-        recorded_url = "" if request.mock else base_url
-        save_provider_record(results, ProviderRecord(profile_name, recorded_url))
-        _record_invalid(ledger, report.invalid)
-        plan = plan_run(report.jobs, ledger.states, _plan_options(request, prepared))
+            check_name_template(request.follow, ledger.header)
+        if provider.record is not None:
+            save_provider_record(results, provider.record)
+        _record_invalid(ledger, validation.invalid)
+        plan = plan_run(validation.jobs, ledger.states, _plan_options(request, prepared))
         _record_skips(ledger, plan)
-        result = RunResult(results, plan, prepared, base_url=base_url)
+        result = RunResult(results, plan, prepared, base_url=provider.base_url)
         try:
-            asyncio.run(_submit(request, prepared.profile, ledger, result, api_key))
+            asyncio.run(_submit(request, provider, ledger, result))
         finally:
             result.statuses = _latest_statuses(prepared, ledger.states)
             result.states = dict(ledger.states)
@@ -189,48 +177,25 @@ def run(request: RunRequest) -> RunResult:
     return result
 
 
-def _base_url(request: RunRequest, prepared: Prepared) -> str:
-    """Where the key goes: README's order, a manifest's choice only where the operator allows."""
+def _provider(request: RunRequest, prepared: Prepared) -> Provider:
     manifest = prepared.manifest
-    profile_by_operator = request.profile is not None or is_builtin(
-        manifest.profile or DEFAULT_PROFILE
-    )
-    sources = (
-        UrlSource(request.base_url, "--base-url", operator=True),
-        UrlSource(manifest.base_url, f"{manifest.path.name}'s base_url:", operator=False),
-        *_later_sources(request.env, prepared.profile, by_operator=profile_by_operator),
-    )
-    return _checked_url(sources, prepared.profile, request)
-
-
-def _later_sources(
-    env: Mapping[str, str], profile: Profile, *, by_operator: bool
-) -> tuple[UrlSource, UrlSource]:
-    """$OPENAI_BASE_URL, then the profile's default (the operator's only if they chose it)."""
-    return (
-        UrlSource(env.get(BASE_URL_ENV), f"${BASE_URL_ENV}", operator=True),
-        UrlSource(
-            profile.default_base_url,
-            f"the default_base_url: of profile {profile.name}",
-            operator=by_operator,
+    return provider_for_run(
+        request.provider,
+        prepared.profile,
+        manifest_url=UrlSource(
+            manifest.base_url, f"{manifest.path.name}'s base_url:", operator=False
         ),
+        name=prepared.profile_name,
+        mock=request.mock,
+        dry_run=request.dry_run,
     )
-
-
-def _checked_url(
-    sources: Sequence[UrlSource], profile: Profile, request: RunRequest | FollowRequest
-) -> str:
-    allow_list = allowed_base_urls(request.allowed_base_urls, request.env)
-    url = resolve_base_url(sources, allow_list, profile)
-    check_base_url(url, allow_insecure=request.allow_insecure)
-    return url
 
 
 def _plan_options(request: RunRequest, prepared: Prepared) -> PlanOptions:
     profile = prepared.profile
     max_cost = request.max_cost if request.max_cost is not None else prepared.manifest.max_cost
     if max_cost is not None:
-        unpriced = [j for j in prepared.report.jobs if profile.estimate_cost(j.fields) is None]
+        unpriced = [j for j in prepared.validation.jobs if profile.estimate_cost(j.fields) is None]
         if unpriced:
             job = unpriced[0]
             raise UsageError(
@@ -251,13 +216,12 @@ def _record_skips(ledger: Ledger, plan: Plan) -> None:
     """Write rows the budget held back, so the results file says why they were not sent."""
     for step in plan.steps:
         if step.record_as and ledger.states.get(step.job.key, {}).get("status") != step.record_as:
-            changes = {**request_columns(step.job), "status": step.record_as}
-            ledger.record(step.job.key, {**changes, "error_message": step.reason})
+            ledger.record(step.job.key, skipped_columns(step.job, step.record_as, step.reason))
 
 
 def _dry_run(request: RunRequest, prepared: Prepared, results: Path, base_url: str) -> RunResult:
     states = read_ledger(results)
-    plan = plan_run(prepared.report.jobs, states, _plan_options(request, prepared))
+    plan = plan_run(prepared.validation.jobs, states, _plan_options(request, prepared))
     result = RunResult(results, plan, prepared, base_url=base_url, dry_run=True)
     result.statuses = _latest_statuses(prepared, states)
     result.states = states
@@ -269,31 +233,37 @@ def _record_invalid(ledger: Ledger, rows: tuple[InvalidRow, ...]) -> None:
     for row in rows:
         message = "; ".join(row.messages)
         state = ledger.states.get(row.key, {})
-        if state.get("status") in PAID_STATUSES:
+        if state.get("status") in MAYBE_PAID:
             continue  # a create may have been made: it stays to be looked up, once valid again
         if state.get("job_id") or (state.get("status"), state.get("error_message")) == (
             Status.INVALID,
             message,
         ):
             continue
-        changes = {**row.values, "row": row.row, "status": Status.INVALID, "error_message": message}
-        ledger.record(row.key, changes)
+        ledger.record(row.key, invalid_columns(row, message))
 
 
 def _latest_statuses(prepared: Prepared, states: Mapping[str, Mapping[str, str]]) -> Counter[str]:
-    keys = [job.key for job in prepared.report.jobs] + [r.key for r in prepared.report.invalid]
-    return Counter(states[key].get("status", "") if key in states else "not sent" for key in keys)
+    keys = [job.key for job in prepared.validation.jobs] + [
+        r.key for r in prepared.validation.invalid
+    ]
+    return Counter(states[key].get("status", "") if key in states else NOT_SENT for key in keys)
 
 
 async def _submit(
-    request: RunRequest, profile: Profile, ledger: Ledger, result: RunResult, api_key: Secret
+    request: RunRequest, provider: Provider, ledger: Ledger, result: RunResult
 ) -> None:
     steps = result.plan.to_submit
     with Stopper(request.submit.grace_seconds) as stopper:
-        async with _endpoint(request, profile, result.base_url) as base_url:
-            result.base_url = base_url
-            logger.info("sending %d rows to %s (profile %s)", len(steps), base_url, profile.name)
-            async with _client(base_url, profile, api_key, request.request_timeout) as client:
+        async with _endpoint(provider) as started:
+            result.base_url = started.base_url
+            logger.info(
+                "sending %d rows to %s (profile %s)",
+                len(steps),
+                started.base_url,
+                started.profile.name,
+            )
+            async with _client(started) as client:
                 await _submit_and_follow(request, client, ledger, result, stopper.event)
     result.stopped_by = stopper.signal
 
@@ -356,25 +326,29 @@ async def _submit_and_follow(
 
 
 @asynccontextmanager
-async def _client(
-    base_url: str, profile: Profile, api_key: Secret, timeout: float
-) -> AsyncIterator[VideoClient]:
+async def _client(provider: Provider) -> AsyncIterator[VideoClient]:
     """One HTTP session for the whole run."""
     async with aiohttp.ClientSession() as session:
-        yield VideoClient(session, base_url, profile, api_key, timeout=timeout)
+        yield VideoClient(
+            session,
+            provider.base_url,
+            provider.profile,
+            provider.key(),
+            timeout=provider.request_timeout,
+        )
 
 
 @asynccontextmanager
-async def _endpoint(request: RunRequest, profile: Profile, base_url: str) -> AsyncIterator[str]:
-    """The provider's base URL, or that of a simulated API started for this run."""
-    if not request.mock:
-        yield base_url
+async def _endpoint(provider: Provider) -> AsyncIterator[Provider]:
+    """The provider, or a simulated API started for this run in its place."""
+    if not provider.mock:
+        yield provider
         return
-    from batchgen.mock.server import MockConfig, running_mock
+    from batchgen.mock import MockConfig, running_mock
 
-    config = MockConfig(profile=profile, job_duration=MOCK_JOB_SECONDS)
+    config = MockConfig(profile=provider.profile, job_duration=MOCK_JOB_SECONDS)
     async with running_mock(config) as mock:
-        yield mock.base_url
+        yield replace(provider, base_url=mock.base_url)
 
 
 # ---------------------------------------------------------------- poll and download
@@ -386,13 +360,7 @@ class FollowRequest:
 
     results: Path
     settings: FollowSettings
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # holds the API key
-    profile: str | None = None
-    base_url: str | None = None
-    api_key_env: str = DEFAULT_API_KEY_ENV
-    allow_insecure: bool = False
-    allowed_base_urls: tuple[str, ...] = ()  # --allow-base-url: origins the record may name
-    request_timeout: float = 120.0
+    provider: ProviderOptions = field(default_factory=ProviderOptions)
     interactive: bool = False
 
 
@@ -412,61 +380,30 @@ class FollowResult:
 
 def follow_results(request: FollowRequest) -> FollowResult:
     """Poll every unfinished job of a results file, and download the finished ones if asked."""
-    if not request.results.exists():
-        raise UsageError(f"{request.results}: no such results file")
-    recorded = load_provider_record(request.results)
-    if recorded is not None and not recorded.base_url and not request.base_url:
-        raise UsageError(
-            f"{request.results}: its jobs were sent to the simulated API of a finished "
-            "`run --mock`, which is gone; use `run --mock --wait` to follow jobs in one go"
-        )
-    profile = profile_for_results(request.results, request.profile)
-    url = _follow_url(request, recorded, profile)
-    api_key = resolve_api_key(request.env, request.api_key_env)
-    check_follow_settings(request.settings, ())
+    provider = provider_for_results(request.provider, request.results)
+    check_follow_settings(request.settings)
     with Ledger.open(request.results) as ledger:
-        check_follow_settings(request.settings, ledger.header)
-        return asyncio.run(_follow(request, profile, url, api_key, ledger))
+        check_name_template(request.settings, ledger.header)
+        return asyncio.run(_follow(request, provider, ledger))
 
 
-def _follow_url(request: FollowRequest, recorded: ProviderRecord | None, profile: Profile) -> str:
-    """Where ``run`` sent the jobs, by the record beside the results, which is a file like
-    any other: its address is used only where the operator chose or allowed it."""
-    recorded_profile = recorded.profile if recorded else DEFAULT_PROFILE
-    record = provider_record_path(request.results).name
-    sources = (
-        UrlSource(request.base_url, "--base-url", operator=True),
-        UrlSource(recorded.base_url if recorded else None, record, operator=False),
-        *_later_sources(
-            request.env,
-            profile,
-            by_operator=request.profile is not None or is_builtin(recorded_profile),
-        ),
-    )
-    return _checked_url(sources, profile, request)
-
-
-def profile_for_results(results: Path, name: str | None = None) -> Profile:
-    """``name``'s profile, else the one the run of ``results`` used, else the default."""
-    recorded = load_provider_record(results)
-    return load_profile(name or (recorded.profile if recorded else None) or DEFAULT_PROFILE)
-
-
-def check_follow_settings(settings: FollowSettings, columns: Sequence[str]) -> None:
-    """Refuse a bad variant, file-name template or download folder before anything is sent."""
+def check_follow_settings(settings: FollowSettings) -> None:
+    """Refuse a bad variant or download folder before the results file is opened."""
     check_variants(settings.variants)
-    if settings.name_template is not None and columns:
-        check_template(settings.name_template, columns)
     if settings.download_dir is not None:
         check_writable_folder(settings.download_dir, "the downloaded videos")
 
 
-async def _follow(
-    request: FollowRequest, profile: Profile, url: str, api_key: Secret, ledger: Ledger
-) -> FollowResult:
+def check_name_template(settings: FollowSettings, columns: Sequence[str]) -> None:
+    """Refuse a file-name template naming a column the results file does not have."""
+    if settings.name_template is not None and columns:
+        check_template(settings.name_template, columns)
+
+
+async def _follow(request: FollowRequest, provider: Provider, ledger: Ledger) -> FollowResult:
     tally = FollowTally(interrupted=True)  # what is reported if a second signal ends it
     with Stopper(request.settings.grace_seconds) as stopper:
-        async with _client(url, profile, api_key, request.request_timeout) as client:
+        async with _client(provider) as client:
             tally = await follow_jobs(
                 client,
                 ledger,

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from batchgen.columns import created_columns, failure_columns, intent_columns, request_columns
 from batchgen.errors import (
     ApiError,
     OutcomeUnknownError,
@@ -28,10 +29,9 @@ from batchgen.errors import (
     StopRequested,
     UnresolvedError,
 )
-from batchgen.follow.poll import failure_columns, video_changes
 from batchgen.jobs import Job
-from batchgen.ledger import Ledger, Status, utc_now
-from batchgen.plan import PAID_STATUSES, READY_FOR_REMIX, RECONCILE, Step
+from batchgen.ledger import Ledger, utc_now
+from batchgen.plan import RECONCILE, Step
 from batchgen.progress import Progress
 from batchgen.provider.client import Video, VideoClient
 from batchgen.provider.pacing import Throttle
@@ -39,6 +39,7 @@ from batchgen.provider.retry import RetrySettings, retrying
 from batchgen.reconcile import FOUND, UNKNOWN, Reconciler
 from batchgen.remix_sources import source_failure
 from batchgen.signals import DEFAULT_GRACE_SECONDS, sleep_unless_stopped
+from batchgen.status import MAYBE_PAID, NOT_SENT, READY_FOR_REMIX, Status
 
 #: How often a remix checks whether its source row has completed (an in-memory look).
 SOURCE_CHECK_SECONDS = 0.2
@@ -138,15 +139,14 @@ class Submitter:
             if create.last_answer is not None and not create.maybe_sent:
                 # the provider said "not now" and nothing was made: the next run retries it
                 return self._fail(job, Status.ERROR, create.last_answer)
-            return "not sent"  # nothing new was sent; the row stays as it was
+            return NOT_SENT  # nothing new was sent; the row stays as it was
         except RejectedError as exc:
             return self._fail(job, Status.REJECTED, exc)
         except UnresolvedError as exc:
             return self._fail(job, Status.UNRESOLVED, exc)
         except ApiError as exc:
             return self._fail(job, Status.ERROR, exc)
-        changes = {"job_id": video.id, **video_changes(video)}
-        state = self._ledger.record(job.key, changes, durable=True)
+        state = self._ledger.record(job.key, created_columns(video), durable=True)
         if self._on_submitted is not None:
             self._on_submitted(job.key)
         return state["status"]
@@ -228,10 +228,8 @@ class Submitter:
                 raise StopRequested("stopped before sending")
             state = self._ledger.states.get(job.key, {})
             attempts = int(state.get("attempts") or 0) + 1
-            changes = {**request_columns(job), "status": Status.SUBMITTING, "attempts": attempts}
-            if not (state.get("status") in PAID_STATUSES and state.get("submitted_at")):
-                changes["submitted_at"] = utc_now()
-            changes.update(error_code="", error_message="")
+            first = not (state.get("status") in MAYBE_PAID and state.get("submitted_at"))
+            changes = intent_columns(job, attempts, utc_now() if first else None)
             self._ledger.record(job.key, changes, durable=True)
             create.maybe_sent = True  # from here on, a job may exist whatever happens
             try:
@@ -278,13 +276,6 @@ class _Create:
 
     maybe_sent: bool  # a create may have reached the provider: look it up before resending
     last_answer: ApiError | None = None  # the provider's last definite "no" (429, 5xx, …)
-
-
-def request_columns(job: Job) -> dict[str, object]:
-    """The ledger columns describing what is sent for ``job`` (and its passthrough)."""
-    remix = job.remix_source or job.remix_of  # as the user wrote it: a row id or a job id
-    columns = {**job.passthrough, **job.fields, "row": job.row, "image": job.image_text}
-    return {**columns, "remix_of": remix} if remix else columns
 
 
 class _Gate:

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchgen.provider.resolve import ProviderOptions
 from batchgen.provider.retry import RetrySettings
 from batchgen.runner import RunRequest, run
 from batchgen.submit import SubmitSettings
@@ -69,8 +70,7 @@ def run_batchgen(
     logger.addHandler(mark)
     request = RunRequest(
         manifest=manifest,
-        env={"OPENAI_API_KEY": API_KEY},
-        base_url=base_url,
+        provider=ProviderOptions(env={"OPENAI_API_KEY": API_KEY}, base_url=base_url),
         submit=SubmitSettings(
             concurrency=concurrency, rpm=rpm, retry=RetrySettings(backoff_base=0.01)
         ),

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from batchgen.ledger import Ledger, Status
+from batchgen.columns import request_columns
+from batchgen.ledger import Ledger
 from batchgen.runner import prepare
-from batchgen.submit import request_columns
+from batchgen.status import Status
 
 IMAGE_SIZE = (720, 1280)  # width x height, one of sora-2's sizes
 HEADER = ("id", "prompt", "seconds", "size", "image", "campaign")
@@ -59,12 +60,12 @@ def write_noise_images(folder: Path, count: int, seed: int = 0) -> list[str]:
 def write_done_ledger(manifest: Path, results: Path) -> int:
     """Record every row of ``manifest`` as submitted (a job id, ``queued``) with the real
     :class:`Ledger`, as a finished run would have left ``results``; returns the row count."""
-    report = prepare(manifest).report
-    if report.problems:
-        raise RuntimeError(f"bench manifest invalid: {report.problems[0]}")
+    validation = prepare(manifest).validation
+    if validation.problems:
+        raise RuntimeError(f"bench manifest invalid: {validation.problems[0]}")
     with Ledger.open(results, passthrough=HEADER) as ledger:
-        for n, job in enumerate(report.jobs):
+        for n, job in enumerate(validation.jobs):
             changes = {**request_columns(job), "attempts": 1, "status": Status.SUBMITTING}
             ledger.record(job.key, changes)
             ledger.record(job.key, {"job_id": f"video_{n:024d}", "status": Status.QUEUED})
-    return len(report.jobs)
+    return len(validation.jobs)

@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-import batchgen.mock.server as mock_server
-from batchgen.mock.server import STATE_KEY, Faults, MockConfig, create_app
+import batchgen.mock.faults as mock_faults
+from batchgen.mock import STATE_KEY, Faults, MockConfig, create_app
 
 API_KEY = "sk-bench-0123456789"
 STATS_PATH = "/_bench/stats"
@@ -151,7 +151,7 @@ def _config(args: argparse.Namespace) -> MockConfig:
 
 async def _serve(args: argparse.Namespace) -> None:
     # The window is a module constant; a bench may shorten it to make a limit bind sooner.
-    mock_server.RATE_WINDOW = args.rate_window
+    mock_faults.RATE_WINDOW = args.rate_window
     app = create_app(_config(args))
     app.router.add_get("/v1" + STATS_PATH, _stats, name="bench_stats")
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)

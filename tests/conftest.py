@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from PIL import Image
 
 from batchgen.cli import cli
-from batchgen.mock.server import MockConfig, MockThread, RunningMock
-
-API_KEY = "sk-test-RECOGNISABLE-0123456789abcdef"
-
-
-@dataclass
-class Invocation:
-    """What one run of the real CLI printed and returned."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-Invoke = Callable[..., Invocation]
+from batchgen.mock import MockConfig, MockThread, RunningMock
+from tests.helpers import API_KEY, Invocation, Invoke
 
 
 @pytest.fixture
@@ -65,22 +46,6 @@ def start_mock() -> Iterator[Callable[..., RunningMock]]:
 def mock_api(start_mock: Callable[..., RunningMock]) -> RunningMock:
     """A well-behaved simulated API with the official profile."""
     return start_mock()
-
-
-def make_image(path: Path, size: tuple[int, int] = (720, 1280), fmt: str = "PNG") -> Path:
-    """A real image file of ``size`` pixels."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (200, 120, 40)).save(path, fmt)
-    return path
-
-
-def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:
-    """A CSV as Excel writes it (CRLF, BOM by default)."""
-    import csv
-
-    with path.open("w", encoding=encoding, newline="") as handle:
-        csv.writer(handle).writerows(rows)
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 from batchgen.ledger import read_ledger
-from batchgen.mock.server import RunningMock
-from tests.conftest import Invoke, write_csv
-
-FAST = ("--rpm", "100000", "--backoff", "0.01")
+from batchgen.mock import RunningMock
+from tests.helpers import FAST, Invoke, write_csv
 
 
 def five_rows(tmp_path: Path) -> Path:

@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock.server import Faults, MockConfig, MockThread, RunningMock
+from batchgen.mock import Faults, MockConfig, MockThread, RunningMock
 from batchgen.profile import load_profile
-from tests.conftest import Invoke, make_image, write_csv
+from tests.helpers import Invoke, make_image, write_csv
 
 ROWS = 1000
 #: Long enough that a loaded machine never times out a request the server has not handled

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from batchgen.ledger import read_ledger
-from tests.conftest import API_KEY, Invoke, write_csv
+from tests.helpers import API_KEY, Invoke, write_csv
 
 
 def test_serve_mock_serves_a_run_from_another_process(tmp_path: Path) -> None:

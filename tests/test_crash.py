@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from batchgen.ledger import read_ledger
-from batchgen.mock.server import MockConfig, MockThread, RunningMock
+from batchgen.mock import MockConfig, MockThread, RunningMock
 from batchgen.seal import load_seal
-from tests.conftest import API_KEY, write_csv
+from tests.helpers import API_KEY, write_csv
 
 ROWS = 30
 TRIALS = 20

@@ -11,9 +11,9 @@ from PIL import Image
 from batchgen.errors import UsageError
 from batchgen.follow.download import Downloader, FetchResult, check_variants
 from batchgen.follow.naming import FileNamer
-from batchgen.mock.server import Faults, MockConfig
+from batchgen.mock import Faults, MockConfig
 from batchgen.provider.retry import RetrySettings
-from tests.test_poll import FAST_RETRY, LOG, Harness, bounded, harness, lines_for, poller
+from tests.helpers import FAST_RETRY, LOG, Harness, bounded, harness, lines_for, poller
 
 VIDEO_BYTES = 300_000
 

@@ -10,12 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgen.ledger import read_ledger
-from batchgen.mock.server import MockConfig, RunningMock
-from tests.conftest import Invoke
-
-FAST = ("--rpm", "100000", "--backoff", "0.01")
-FOLLOW = ("--wait", "--poll-rpm", "100000", "--poll-interval", "0.05", "--timeout", "60")
+from batchgen.mock import MockConfig, RunningMock
+from tests.helpers import FAST, FOLLOW, Invoke, results, write
 
 
 def photo(path: Path, size: tuple[int, int], orientation: int = 1) -> Path:
@@ -24,15 +20,6 @@ def photo(path: Path, size: tuple[int, int], orientation: int = 1) -> Path:
     exif[0x0112] = orientation
     image.save(path, "JPEG", exif=exif.tobytes())
     return path
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def results(path: Path) -> dict[str, dict[str, str]]:
-    return read_ledger(path.with_name(f"{path.stem}.results.csv"))
 
 
 @pytest.mark.parametrize("fit", ["cover", "contain", "stretch"])
@@ -77,7 +64,7 @@ def test_the_key_covers_the_fitted_bytes(tmp_path: Path, invoke: Invoke) -> None
         assert result.exit_code == 0
         from batchgen.runner import prepare
 
-        keys.append(prepare(manifest).report.jobs[0].key)
+        keys.append(prepare(manifest).validation.jobs[0].key)
     assert keys[0] != keys[1]
 
 

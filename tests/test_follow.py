@@ -17,12 +17,12 @@ from batchgen.errors import UsageError
 from batchgen.follow.follower import FollowSettings, FollowTally, Timing, follow_jobs
 from batchgen.jobs import Job
 from batchgen.ledger import Record
-from batchgen.mock.server import MockConfig
+from batchgen.mock import MockConfig
 from batchgen.plan import SEND, Step
 from batchgen.progress import Progress
 from batchgen.provider.pacing import Pacer, Throttle
 from batchgen.submit import SubmitSettings, Submitter
-from tests.test_poll import FAST_RETRY, LOG, Harness, bounded, harness
+from tests.helpers import FAST_RETRY, LOG, Harness, bounded, harness
 
 QUICK = FollowSettings(poll_rpm=None, retry=FAST_RETRY, poll_interval=0.01)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.mock.server import MockConfig, RunningMock
-from tests.conftest import Invoke
+from batchgen.mock import MockConfig, RunningMock
+from tests.helpers import Invoke
 
 StartMock = Callable[..., RunningMock]
 RETRY = ("--backoff", "0.01", "--max-attempts", "2")

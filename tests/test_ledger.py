@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from batchgen.columns import FIXED_COLUMNS
 from batchgen.errors import LedgerError, LockHeldError
-from batchgen.ledger import FIXED_COLUMNS, Ledger, read_ledger
+from batchgen.ledger import Ledger, read_ledger
 from batchgen.seal import load_seal
 
 

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 
 from batchgen.errors import ManifestError
-from batchgen.manifest.loader import Manifest, load_manifest
+from batchgen.manifest import Manifest, load_manifest
 
 
 @pytest.fixture(autouse=True)

@@ -15,16 +15,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batchgen.ledger import read_ledger
-from batchgen.mock.server import RunningMock
-from tests.conftest import Invoke, write_csv
-from tests.test_bad_input import CASES, check_refused
-
-FAST = ("--rpm", "100000", "--backoff", "0.01")
-
-
-def results(manifest: Path) -> dict[str, dict[str, str]]:
-    return read_ledger(manifest.with_name(f"{manifest.stem}.results.csv"))
+from batchgen.mock import RunningMock
+from tests.bad_input_cases import CASES, check_refused
+from tests.helpers import FAST, Invoke, results, write_csv
 
 
 def sent(mock: RunningMock) -> list[tuple[str, str, str]]:

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from batchgen.mock.server import (
+from batchgen.mock import (
     Faults,
     MockConfig,
     MockThread,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from batchgen.columns import KNOWN_EXTRA_FIELDS
 from batchgen.jobs import CORE_FIELDS
 from batchgen.validate.near_miss import allowed_distance, closest, distance, fold, probable_column
-from batchgen.validate.rows import KNOWN_EXTRA_FIELDS, ROW_OPTIONS
+from batchgen.validate.rows import ROW_OPTIONS
 
 KNOWN = ("id", "image", *CORE_FIELDS, *KNOWN_EXTRA_FIELDS, *ROW_OPTIONS)
 

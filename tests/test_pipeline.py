@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from batchgen.ledger import read_ledger
-from batchgen.mock.server import MockConfig, RunningMock
-from tests.conftest import Invoke, make_image, write_csv
+from batchgen.mock import MockConfig, RunningMock
+from tests.helpers import Invoke, make_image, write_csv
 
 StartMock = Callable[..., RunningMock]
 FOLLOW = ("--poll-rpm", "100000", "--poll-interval", "0.05", "--backoff", "0.01")

@@ -1,135 +1,36 @@
 """Polling one job at a time against the simulated API on 127.0.0.1; the schedule's arithmetic.
 
-The helpers at the top are shared with the download and follow tests.
+The harness it shares with the download and follow tests is in tests/helpers.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-import aiohttp
 import pytest
 
 from batchgen.errors import RejectedError
 from batchgen.follow.poll import (
     GROWTH,
     JITTER,
-    Poller,
     PollResult,
     PollSchedule,
-    is_pending,
-    video_changes,
 )
-from batchgen.jobs import Job
-from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock.server import Faults, MockConfig, RunningMock, running_mock
+from batchgen.ledger import read_ledger
+from batchgen.mock import Faults, MockConfig
 from batchgen.profile import load_profile
-from batchgen.provider.client import VideoClient
-from batchgen.provider.config import Secret
-from batchgen.provider.pacing import Pacer, Throttle
 from batchgen.provider.retry import RetrySettings
-from batchgen.submit import request_columns
+from batchgen.status import is_pending
+from tests.helpers import FAST_RETRY, bounded, harness, lines_for, poller
 
-T = TypeVar("T")
-LOG = logging.getLogger("batchgen.test")
-FAST_RETRY = RetrySettings(max_attempts=4, backoff_base=0.001, backoff_max=0.01)
 RELAY_WORDS = {
     "queued": "pending",
     "in_progress": "processing",
     "completed": "succeeded",
     "failed": "failure",
 }
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-async def bounded(awaitable: Awaitable[T], seconds: float = 15.0) -> T:
-    """Every wait has a limit, so a hang fails fast instead of stalling CI."""
-    return await asyncio.wait_for(awaitable, seconds)
-
-
-class FakeClock:
-    """A clock that moves only when told (for the mock's job lifecycle and expiry).
-
-    It starts at the real time, so the mock's ``expires_at`` means the same to code that
-    compares it with the real wall clock.
-    """
-
-    def __init__(self, now: float | None = None) -> None:
-        self.now = time.time() if now is None else now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@dataclass
-class Harness:
-    """A simulated API, a client for it, and an open ledger in a tmp folder."""
-
-    mock: RunningMock
-    client: VideoClient
-    ledger: Ledger
-    folder: Path
-    clock: FakeClock
-
-    @property
-    def results(self) -> Path:
-        return self.ledger.path
-
-    def requests(self, endpoint: str) -> int:
-        return self.mock.state.requests_by_endpoint[endpoint]
-
-    async def submit(self, key: str, prompt: str = "a calm sea", **passthrough: str) -> str:
-        """Create a job as the submitter does and record it; returns its job id."""
-        fields = {"model": "sora-2", "prompt": prompt, "seconds": "4", "size": "720x1280"}
-        row = len(self.ledger.states) + 2
-        job = Job(key=key, row=row, fields=fields, passthrough=passthrough)
-        video = await self.client.create(job, idempotency_key=key)
-        self.ledger.record(
-            key, {**request_columns(job), **video_changes(video), "job_id": video.id}
-        )
-        return video.id
-
-    def throttle(self, concurrency: int = 4) -> Throttle:
-        return Throttle(Pacer(None), concurrency)
-
-
-@asynccontextmanager
-async def harness(
-    tmp_path: Path, config: MockConfig | None = None, *, profile: str = "openai"
-) -> AsyncIterator[Harness]:
-    config = config or MockConfig()
-    clock = FakeClock()
-    async with running_mock(config) as mock, aiohttp.ClientSession() as session:
-        mock.state.clock = clock
-        client = VideoClient(session, mock.base_url, load_profile(profile), Secret("sk-test"))
-        results = tmp_path / "batch.results.csv"
-        with Ledger.open(results, passthrough=("campaign",)) as ledger:
-            yield Harness(mock, client, ledger, tmp_path / "videos", clock)
-
-
-def poller(h: Harness, retry: RetrySettings = FAST_RETRY) -> Poller:
-    return Poller(h.client, h.ledger, h.throttle(), retry, logger=LOG)
-
-
-def lines_for(results: Path, key: str) -> list[dict[str, str]]:
-    """Every ledger line of ``key``, oldest first."""
-    import csv
-
-    with results.open(encoding="utf-8-sig", newline="") as handle:
-        return [row for row in csv.DictReader(handle) if row["key"] == key]
-
 
 # --------------------------------------------------------------------------- polling
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from batchgen.mock.server import Faults, MockConfig, RunningMock
-from tests.conftest import Invoke
-from tests.test_features import FAST, FOLLOW, results, write
+from batchgen.mock import Faults, MockConfig, RunningMock
+from tests.helpers import FAST, FOLLOW, Invoke, results, write
 
 BLOCKED = "Your request was blocked by our moderation system."
 

@@ -6,8 +6,6 @@ import base64
 import csv
 import io
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,115 +14,11 @@ from openpyxl.utils import get_column_letter
 from PIL import Image
 
 from batchgen.errors import LedgerError
-from batchgen.ledger import Ledger, Status
 from batchgen.profile import load_profile
 from batchgen.report.html import render_html, write_html
 from batchgen.report.summary import load_report, neutralise, render_summary, write_csv, write_xlsx
-
-XSS_PROMPT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
-FORMULA_PROMPT = '=HYPERLINK("http://evil.example/","click")'
-
-
-@dataclass(frozen=True)
-class Row:
-    """One ledger key: its id, row number, final status and the columns it ends with."""
-
-    key: str
-    row: int
-    status: str
-    changes: Mapping[str, str]
-    thumbnail: bool = False  # download a .webp thumbnail and a video file for it
-
-
-ROWS = (
-    Row("c-01", 2, Status.DOWNLOADED, {"prompt": "A paper boat in the rain"}, thumbnail=True),
-    Row("c-02", 3, Status.COMPLETED, {"prompt": "Sunset over hills", "size": "1280x720"}, True),
-    Row(
-        "c-03",
-        4,
-        Status.FAILED,
-        {
-            "prompt": "A famous cartoon mouse",
-            "error_code": "moderation_blocked",
-            "error_message": "Your request was blocked by our moderation system.",
-        },
-    ),
-    Row(
-        "c-04",
-        5,
-        Status.ERROR,
-        {"error_code": "http_503", "error_message": "gave up after 5 attempts: 503"},
-    ),
-    Row("c-05", 6, Status.IN_PROGRESS, {"prompt": "Clouds", "progress": "45"}),
-    Row("c-06", 7, Status.QUEUED, {"prompt": "Waves"}),
-    Row("c-07", 8, Status.SUBMITTING, {"prompt": "Fog"}),
-    Row(
-        "c-08",
-        9,
-        Status.REJECTED,
-        {"error_code": "invalid_request_error", "error_message": "size not allowed"},
-    ),
-    Row("c-09", 10, Status.INVALID, {"error_code": "image", "error_message": "image is 640x480"}),
-    Row("c-10", 11, Status.UNRESOLVED, {"error_code": "timeout", "error_message": "no answer"}),
-    Row("c-11", 12, Status.EXPIRED, {"error_code": "video_expired", "error_message": "gone"}),
-    Row("c-12", 13, Status.LOST, {"error_code": "not_found", "error_message": "job vanished"}),
-    Row("c-13", 14, Status.SKIPPED_BUDGET, {"prompt": "Over budget"}),
-    Row("c-14", 15, Status.COMPLETED, {"prompt": XSS_PROMPT, "campaign": "=1+2"}, True),
-    Row("c-15", 16, Status.COMPLETED, {"prompt": FORMULA_PROMPT}),
-)
-WITH_JOB = {Status.DOWNLOADED, Status.COMPLETED, Status.FAILED, Status.IN_PROGRESS}
-WITH_JOB |= {Status.QUEUED, Status.EXPIRED, Status.LOST}
-
-
-def make_thumbnail(path: Path, size: tuple[int, int] = (320, 180)) -> Path:
-    """A real WebP image, as the provider's ``variant=thumbnail`` returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (40, 90, 160)).save(path, "WEBP")
-    return path
-
-
-def build_ledger(folder: Path, rows: tuple[Row, ...] = ROWS) -> Path:
-    """A results file in ``folder`` with a row in every status, written by the real Ledger.
-
-    Asset paths are recorded relative to ``folder``, as a download run from there would;
-    the caller chdirs there before loading the report.
-    """
-    path = folder / "tonight.results.csv"
-    with Ledger.open(path, passthrough=["campaign", "owner"]) as ledger:
-        for item in rows:
-            ledger.record(item.key, _request(item), durable=True)
-            ledger.record(item.key, {"status": item.status, **_outcome(item, folder)})
-    return path
-
-
-def _request(item: Row) -> dict[str, str]:
-    return {
-        "row": str(item.row),
-        "status": Status.SUBMITTING,
-        "model": "sora-2",
-        "seconds": "8" if item.row % 2 else "4",
-        "size": "720x1280",
-        "prompt": f"prompt of {item.key}",
-        "campaign": "autumn",
-        "owner": "mia",
-        "attempts": "1",
-    }
-
-
-def _outcome(item: Row, folder: Path) -> dict[str, str]:
-    changes = dict(item.changes)
-    if item.status in WITH_JOB:
-        changes["job_id"] = f"video_{item.key}"
-    if item.thumbnail:
-        make_thumbnail(folder / "out" / f"{item.key}.webp")
-        video = folder / "out" / f"{item.key}.mp4"
-        video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(1_200_000))
-        changes.update(
-            thumbnail=f"out/{item.key}.webp",
-            file=f"out/{item.key}.mp4",
-            file_bytes=str(video.stat().st_size),
-        )
-    return changes
+from batchgen.status import Status
+from tests.helpers import FORMULA_PROMPT, ROWS, WITH_JOB, Row, build_ledger, make_thumbnail
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from playwright.sync_api import (
 
 from batchgen.report.html import write_html
 from batchgen.report.summary import load_report
-from tests.test_report import ROWS, XSS_PROMPT, build_ledger
+from tests.helpers import ROWS, XSS_PROMPT, build_ledger
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -23,10 +23,10 @@ import pytest
 from aiohttp import web
 
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock.server import MockConfig, RunningMock
+from batchgen.mock import MockConfig, RunningMock
 from batchgen.profile import load_profile
 from batchgen.seal import load_seal, seal_path
-from tests.conftest import Invoke, write_csv
+from tests.helpers import Invoke, write_csv
 
 FAST = ("--rpm", "100000", "--backoff", "0.01", "--concurrency", "4", "--no-progress")
 LONG_MESSAGE_CHARS = 180_000

@@ -12,21 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.ledger import read_ledger
-from batchgen.mock.server import RunningMock
+from batchgen.mock import RunningMock
 from batchgen.validate.links import looks_like_job_id
-from tests.conftest import Invoke
-
-FAST = ("--rpm", "100000", "--backoff", "0.01")
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def results(manifest: Path) -> dict[str, dict[str, str]]:
-    return read_ledger(manifest.with_name(f"{manifest.stem}.results.csv"))
+from tests.helpers import FAST, Invoke, results, write
 
 
 def statuses(manifest: Path) -> dict[str, str]:

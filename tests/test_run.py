@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock.server import Faults, MockConfig, RunningMock
+from batchgen.mock import Faults, MockConfig, RunningMock
 from batchgen.profile import load_profile
-from tests.conftest import API_KEY, Invoke, make_image, write_csv
+from tests.helpers import API_KEY, Invoke, make_image, write_csv
 
 StartMock = Callable[..., RunningMock]
 FAST = ("--rpm", "100000", "--backoff", "0.01", "--concurrency", "8")
@@ -312,7 +312,7 @@ async def test_an_image_gone_after_validation_is_an_error_and_nothing_is_sent(
     import aiohttp
 
     from batchgen.jobs import ImageRef, Job
-    from batchgen.mock.server import running_mock
+    from batchgen.mock import running_mock
     from batchgen.plan import SEND, Step
     from batchgen.progress import Progress
     from batchgen.provider.client import VideoClient

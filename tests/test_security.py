@@ -28,11 +28,11 @@ from aiohttp import web
 from batchgen.errors import RejectedError
 from batchgen.jobs import Job
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.mock.server import STATE_KEY, MockConfig, RunningMock, create_app
+from batchgen.mock import STATE_KEY, MockConfig, RunningMock, create_app
 from batchgen.profile import Profile, load_profile, parse_profile
 from batchgen.provider.client import VideoClient
 from batchgen.provider.config import Secret
-from tests.conftest import API_KEY, Invocation, Invoke, make_image, write_csv
+from tests.helpers import API_KEY, Invocation, Invoke, make_image, write_csv
 
 StartMock = Callable[..., RunningMock]
 FAST = ("--rpm", "100000", "--backoff", "0.01", "--max-attempts", "2")

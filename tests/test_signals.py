@@ -5,41 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from batchgen.ledger import read_ledger
-from batchgen.mock.server import MockConfig, MockThread
-from tests.conftest import API_KEY, write_csv
-
-
-def run_command(manifest: Path, base_url: str, *extra: str) -> list[str]:
-    """``batchgen run`` as cron would start it, paced at 600 requests a minute."""
-    return [
-        sys.executable,
-        "-m",
-        "batchgen",
-        "run",
-        str(manifest),
-        "--base-url",
-        base_url,
-        "--rpm",
-        "600",
-        *extra,
-    ]
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until true; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met in time")
-        time.sleep(0.02)
+from batchgen.mock import MockConfig, MockThread
+from tests.helpers import API_KEY, run_command, wait_for, write_csv
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -73,7 +45,7 @@ def test_a_signal_stops_gracefully_and_the_rerun_completes(
 def test_a_signal_during_a_retry_wait_stops_at_once_and_records_the_providers_no(
     tmp_path: Path,
 ) -> None:
-    from batchgen.mock.server import Faults
+    from batchgen.mock import Faults
 
     path = write_csv(tmp_path / "m.csv", [["id", "prompt"], ["a", "prompt a"]])
     results = tmp_path / "m.results.csv"

@@ -16,9 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from batchgen.ledger import read_ledger
-from batchgen.mock.server import Faults, MockConfig, MockThread, RunningMock
-from tests.conftest import API_KEY, write_csv
-from tests.test_signals import run_command, wait_for
+from batchgen.mock import Faults, MockConfig, MockThread, RunningMock
+from tests.helpers import API_KEY, run_command, wait_for, write_csv
 
 ENV = {**os.environ, "OPENAI_API_KEY": API_KEY}
 #: Exit within this many seconds of the signal when nothing is in flight.

@@ -12,12 +12,11 @@ import pytest
 from PIL import Image
 
 from batchgen.errors import ManifestError
-from batchgen.manifest import images
+from batchgen.manifest import Manifest, ManifestRow, images, load_manifest
 from batchgen.manifest.images import ImageInfo
-from batchgen.manifest.loader import Manifest, ManifestRow, load_manifest
 from batchgen.profile import Profile, load_profile
 from batchgen.validate import rows as validate
-from batchgen.validate.rows import FIT_HINT, ValidationReport, validate_manifest
+from batchgen.validate.rows import FIT_HINT, Validation, validate_manifest
 
 OPENAI = load_profile("openai")
 RELAY = load_profile("relay")
@@ -34,14 +33,12 @@ def write_manifest(path: Path, rows: Sequence[Sequence[str]]) -> Path:
     return path
 
 
-def check(
-    tmp_path: Path, rows: Sequence[Sequence[str]], profile: Profile = OPENAI
-) -> ValidationReport:
+def check(tmp_path: Path, rows: Sequence[Sequence[str]], profile: Profile = OPENAI) -> Validation:
     return validate_manifest(load_manifest(write_manifest(tmp_path / "m.csv", rows)), profile)
 
 
-def problems(report: ValidationReport) -> list[str]:
-    return [str(problem) for problem in report.problems]
+def problems(validation: Validation) -> list[str]:
+    return [str(problem) for problem in validation.problems]
 
 
 def make_image(path: Path, size: tuple[int, int] = (720, 1280)) -> Path:
@@ -52,7 +49,7 @@ def make_image(path: Path, size: tuple[int, int] = (720, 1280)) -> Path:
 
 def test_valid_rows_become_jobs(tmp_path: Path) -> None:
     make_image(tmp_path / "img" / "cat.png")
-    report = check(
+    validation = check(
         tmp_path,
         [
             ["campaign", "Prompt", "image", "seconds", "Size", "model", "owner"],
@@ -60,8 +57,8 @@ def test_valid_rows_become_jobs(tmp_path: Path) -> None:
             ["", "a dog", "", "", "", "", "bo"],
         ],
     )
-    assert report.ok and problems(report) == [] and report.invalid == ()
-    first, second = report.jobs
+    assert validation.ok and problems(validation) == [] and validation.invalid == ()
+    first, second = validation.jobs
     assert first.row == 2
     assert dict(first.fields) == {
         "model": "sora-2",
@@ -91,7 +88,7 @@ def test_valid_rows_become_jobs(tmp_path: Path) -> None:
 
 
 def test_every_problem_of_every_row(tmp_path: Path) -> None:
-    report = check(
+    validation = check(
         tmp_path,
         [
             ["id", "prompt", "model", "seconds", "size", "style"],
@@ -100,7 +97,7 @@ def test_every_problem_of_every_row(tmp_path: Path) -> None:
             ["c", "fine", "sora-2-pro", "12", "1024x1792", ""],
         ],
     )
-    assert problems(report) == [
+    assert problems(validation) == [
         "m.csv:2: prompt: missing: every row needs a prompt",
         "m.csv:2: model: unknown model 'sora-3'; the openai profile allows sora-2, "
         "sora-2-2025-10-06, sora-2-2025-12-08, sora-2-pro, sora-2-pro-2025-10-06",
@@ -109,20 +106,20 @@ def test_every_problem_of_every_row(tmp_path: Path) -> None:
         "m.csv:3: size: 1024x1792 is not available for sora-2; it allows 720x1280, 1280x720",
         "m.csv:3: style: the openai profile does not take 'style'",
     ]
-    assert [job.key for job in report.jobs] == ["c"]
-    assert [(bad.key, bad.row) for bad in report.invalid] == [("a", 2), ("b", 3)]
-    assert report.invalid[1].messages == (
+    assert [job.key for job in validation.jobs] == ["c"]
+    assert [(bad.key, bad.row) for bad in validation.invalid] == [("a", 2), ("b", 3)]
+    assert validation.invalid[1].messages == (
         "size: 1024x1792 is not available for sora-2; it allows 720x1280, 1280x720",
         "style: the openai profile does not take 'style'",
     )
-    assert report.invalid[1].values["style"] == "comic"
-    assert not report.ok
+    assert validation.invalid[1].values["style"] == "comic"
+    assert not validation.ok
 
 
 def test_prompt_too_long(tmp_path: Path) -> None:
     short = dataclasses.replace(OPENAI, max_prompt_chars=10)
-    report = check(tmp_path, [["prompt"], ["x" * 1234]], short)
-    assert problems(report) == [
+    validation = check(tmp_path, [["prompt"], ["x" * 1234]], short)
+    assert problems(validation) == [
         "m.csv:2: prompt: is 1,234 characters; the openai profile allows at most 10"
     ]
 
@@ -145,7 +142,7 @@ def test_without_a_near_miss_the_longest_text_is_the_likely_prompt(tmp_path: Pat
 
 
 def test_relay_extra_fields(tmp_path: Path) -> None:
-    report = check(
+    validation = check(
         tmp_path,
         [
             ["prompt", "style", "watermark", "private", "seconds"],
@@ -155,12 +152,12 @@ def test_relay_extra_fields(tmp_path: Path) -> None:
         ],
         RELAY,
     )
-    assert problems(report) == [
+    assert problems(validation) == [
         "m.csv:4: style: 'cartoon' is not allowed; use thanksgiving, comic, news, selfie, "
         "nostalgic, anime",
         "m.csv:4: watermark: 'maybe' is not allowed; use true or false",
     ]
-    first, second = report.jobs
+    first, second = validation.jobs
     assert list(first.fields.items()) == [
         ("model", "sora-2"),
         ("prompt", "a"),
@@ -179,7 +176,7 @@ def test_image_problems(tmp_path: Path) -> None:
     (tmp_path / "text.jpg").write_text("hello")
     (tmp_path / "empty.webp").write_bytes(b"")
     (tmp_path.parent / "outside.png").write_bytes(b"x")
-    report = check(
+    validation = check(
         tmp_path,
         [
             ["prompt", "image", "size"],
@@ -192,7 +189,7 @@ def test_image_problems(tmp_path: Path) -> None:
             ["other size", "good.png", "1280x720"],
         ],
     )
-    assert problems(report) == [
+    assert problems(validation) == [
         "m.csv:3: image: image is 1024x768 but size is 720x1280" + FIT_HINT,
         "m.csv:4: image: text.jpg: is not an image: its content is not JPEG, PNG or WEBP",
         "m.csv:5: image: empty.webp: the file is empty (0 bytes)",
@@ -201,7 +198,7 @@ def test_image_problems(tmp_path: Path) -> None:
         "images must be inside it",
         "m.csv:8: image: image is 720x1280 but size is 1280x720" + FIT_HINT,
     ]
-    assert [job.row for job in report.jobs] == [2]
+    assert [job.row for job in validation.jobs] == [2]
 
 
 def test_image_root(tmp_path: Path) -> None:
@@ -213,17 +210,17 @@ def test_image_root(tmp_path: Path) -> None:
     assert problems(validate_manifest(manifest, OPENAI)) == [
         "sheets/m.csv:2: image: a.png: file not found"
     ]
-    report = validate_manifest(manifest, OPENAI, image_root=tmp_path / "assets")
-    assert report.ok and report.jobs[0].image is not None
+    validation = validate_manifest(manifest, OPENAI, image_root=tmp_path / "assets")
+    assert validation.ok and validation.jobs[0].image is not None
 
 
 def test_duplicate_ids_name_both_rows(tmp_path: Path) -> None:
-    report = check(tmp_path, [["id", "prompt"], ["x1", "a"], ["x2", "b"], ["x1", "c"]])
-    assert problems(report) == [
+    validation = check(tmp_path, [["id", "prompt"], ["x1", "a"], ["x2", "b"], ["x1", "c"]])
+    assert problems(validation) == [
         "m.csv:2: id: duplicate id 'x1': used by rows 2, 4",
         "m.csv:4: id: duplicate id 'x1': used by rows 2, 4",
     ]
-    assert [job.key for job in report.jobs] == ["x2"]
+    assert [job.key for job in validation.jobs] == ["x2"]
 
 
 def test_keys_are_stable_and_follow_content(tmp_path: Path) -> None:
@@ -252,8 +249,8 @@ def test_keys_are_stable_and_follow_content(tmp_path: Path) -> None:
 
 
 def test_invalid_rows_get_keys_too(tmp_path: Path) -> None:
-    report = check(tmp_path, [["prompt", "seconds"], ["a", "7"], ["a", "7"]])
-    keys = [bad.key for bad in report.invalid]
+    validation = check(tmp_path, [["prompt", "seconds"], ["a", "7"], ["a", "7"]])
+    keys = [bad.key for bad in validation.invalid]
     assert len(set(keys)) == 2 and all(key.startswith("h") for key in keys)
 
 
@@ -267,18 +264,18 @@ def test_each_image_is_inspected_once(tmp_path: Path, monkeypatch: pytest.Monkey
         return real(path)
 
     monkeypatch.setattr(validate, "inspect_image", counting)
-    report = check(
+    validation = check(
         tmp_path, [["prompt", "image"], ["1", "a.png"], ["2", "./a.png"], ["3", "a.png"]]
     )
-    assert report.ok and len(report.jobs) == 3
+    assert validation.ok and len(validation.jobs) == 3
     assert calls == [(tmp_path / "a.png").resolve()]
 
 
 def test_rows_from_yaml_keep_their_own_file(tmp_path: Path) -> None:
     write_manifest(tmp_path / "s.csv", [["prompt", "id"], ["a", "k"]])
     (tmp_path / "m.yaml").write_text("source: s.csv\nrows:\n  - {prompt: b, id: k}\n")
-    report = validate_manifest(load_manifest(tmp_path / "m.yaml"), OPENAI)
-    assert problems(report) == [
+    validation = validate_manifest(load_manifest(tmp_path / "m.yaml"), OPENAI)
+    assert problems(validation) == [
         "s.csv:2: id: duplicate id 'k': used by rows s.csv:2, m.yaml:3",
         "m.yaml:3: id: duplicate id 'k': used by rows s.csv:2, m.yaml:3",
     ]
@@ -292,6 +289,6 @@ def test_hundred_thousand_rows_with_one_image(tmp_path: Path) -> None:
     )
     manifest = Manifest(tmp_path / "m.csv", tmp_path, rows, ("prompt", "image", "n"))
     started = time.perf_counter()
-    report = validate_manifest(manifest, OPENAI)
+    validation = validate_manifest(manifest, OPENAI)
     assert time.perf_counter() - started < 10
-    assert report.ok and len({job.key for job in report.jobs}) == 100_000
+    assert validation.ok and len({job.key for job in validation.jobs}) == 100_000

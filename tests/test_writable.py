@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.mock.server import RunningMock
-from tests.conftest import Invoke, write_csv
+from batchgen.mock import RunningMock
+from tests.helpers import Invoke, write_csv
 
 FAST = ("--rpm", "100000", "--backoff", "0.01", "--max-attempts", "2")
 

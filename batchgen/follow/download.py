@@ -17,16 +17,24 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from batchgen.columns import (
+    VARIANT_COLUMNS,
+    expired_columns,
+    failure_columns,
+    preview_columns,
+    video_file_columns,
+)
 from batchgen.errors import ApiError, NotFoundError, RejectedError, RetryableError, UsageError
-from batchgen.follow.naming import COLUMNS, FileNamer
-from batchgen.follow.poll import AUTH_FAILURES, failure_columns, paced
-from batchgen.ledger import Ledger, Status
+from batchgen.follow.naming import FileNamer
+from batchgen.follow.poll import AUTH_FAILURES, paced
+from batchgen.ledger import Ledger
 from batchgen.provider.client import Download, VideoClient
 from batchgen.provider.pacing import Throttle
 from batchgen.provider.retry import RetrySettings
+from batchgen.status import DONE, Status
 
 VIDEO = "video"
-VARIANTS = tuple(COLUMNS)
+VARIANTS = tuple(VARIANT_COLUMNS)
 #: A relay's "not completed yet" for content: not a failure, try again later.
 NOT_READY_STATUSES = frozenset({400, 409})
 GONE_STATUS = 410
@@ -89,7 +97,7 @@ class Downloader:
         status, missing = state.get("status"), self._missing(state)
         if status == Status.DOWNLOADED and VIDEO in missing:
             return not self._link_expired(state)
-        return status in (Status.COMPLETED, Status.DOWNLOADED) and bool(missing)
+        return status in DONE and bool(missing)
 
     async def fetch(self, key: str) -> FetchResult:
         """Download what ``key`` lacks: the video first, then the previews asked for."""
@@ -104,13 +112,13 @@ class Downloader:
                 video = await self._get(state["job_id"], stem, VIDEO)
             except ApiError as exc:
                 return self._video_failed(key, exc)
-            self._ledger.record(key, _video_columns(video))
+            self._ledger.record(key, video_file_columns(video))
             written.append(video)
         previews, error = await self._previews(key, stem, missing)
         written.extend(previews.values())
         if previews:
-            paths = {COLUMNS[v]: str(d.path) for v, d in previews.items()}
-            self._ledger.record(key, {"status": Status.DOWNLOADED, **paths})
+            paths = {v: str(d.path) for v, d in previews.items()}
+            self._ledger.record(key, preview_columns(paths))
         status = self._ledger.states[key]["status"]
         return FetchResult(status, len(written), sum(d.size_bytes for d in written), error=error)
 
@@ -119,7 +127,7 @@ class Downloader:
 
     def _present(self, state: Mapping[str, str], variant: str) -> bool:
         """Recorded in the ledger and on disk in the folder (at the recorded size, for video)."""
-        recorded = state.get(COLUMNS[variant], "")
+        recorded = state.get(VARIANT_COLUMNS[variant], "")
         if not recorded or state.get("status") != Status.DOWNLOADED:
             return False
         path = self._namer.folder / Path(recorded).name
@@ -174,8 +182,7 @@ class Downloader:
 
     def _expired(self, key: str, message: str) -> FetchResult:
         self._logger.warning("download %s: %s", key, message)
-        changes = {"status": Status.EXPIRED, "error_code": "expired", "error_message": message}
-        self._ledger.record(key, changes)
+        self._ledger.record(key, expired_columns(message))
         return FetchResult(Status.EXPIRED)
 
     def _give_up(self, key: str, status: str, error: ApiError) -> FetchResult:
@@ -199,17 +206,6 @@ def _raise_if_auth(error: ApiError) -> None:
     """A refused key fails every download the same way: stop rather than log each."""
     if error.status in AUTH_FAILURES:
         raise error
-
-
-def _video_columns(download: Download) -> dict[str, object]:
-    return {
-        "status": Status.DOWNLOADED,
-        "file": str(download.path),
-        "file_bytes": download.size_bytes,
-        "sha256": download.sha256,
-        "error_code": "",
-        "error_message": "",
-    }
 
 
 def _expiry_message(state: Mapping[str, str]) -> str:

@@ -30,16 +30,15 @@ from typing import Any
 from batchgen.errors import RetryableError, StopRequested
 from batchgen.follow.download import VIDEO, Downloader
 from batchgen.follow.naming import FileNamer
-from batchgen.follow.poll import Cadence, Poller, PollSchedule, is_pending
-from batchgen.ledger import Ledger, Status
+from batchgen.follow.poll import Cadence, Poller, PollSchedule
+from batchgen.ledger import Ledger
 from batchgen.progress import Progress
 from batchgen.provider.client import VideoClient
 from batchgen.provider.pacing import Pacer, Sleep, Throttle
 from batchgen.provider.retry import RetrySettings
 from batchgen.signals import DEFAULT_GRACE_SECONDS
+from batchgen.status import TROUBLE, is_pending
 
-#: Final statuses that want the user's attention.
-TROUBLE_STATUSES = frozenset({Status.FAILED, Status.EXPIRED, Status.LOST})
 #: Exit code proposed for a wait that timed out with jobs still running.
 EXIT_TIMED_OUT = 4
 
@@ -90,7 +89,7 @@ class FollowTally:
     @property
     def needs_attention(self) -> bool:
         """A job failed, expired or was lost, or a request was given up on."""
-        return self.errors > 0 or any(self.statuses[s] for s in TROUBLE_STATUSES)
+        return self.errors > 0 or any(self.statuses[s] for s in TROUBLE)
 
     @property
     def exit_code(self) -> int:

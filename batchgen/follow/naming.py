@@ -14,12 +14,11 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from batchgen.columns import ASSET_PATH_COLUMNS
 from batchgen.errors import UsageError
 from batchgen.ledger import Record
 
 EXTENSIONS = {"video": ".mp4", "thumbnail": ".webp", "spritesheet": ".jpg"}
-#: The ledger column holding each variant's path.
-COLUMNS = {"video": "file", "thumbnail": "thumbnail", "spritesheet": "spritesheet"}
 #: Fields a template may use besides the ledger's columns.
 DERIVED_FIELDS = ("id", "slug")
 
@@ -163,7 +162,7 @@ class FileNamer:
 
 def recorded_stem(record: Mapping[str, str]) -> str:
     """The stem of a file the ledger already records for this row ('' when none)."""
-    for column in COLUMNS.values():
+    for column in ASSET_PATH_COLUMNS:
         if record.get(column):
             return Path(record[column]).stem
     return ""

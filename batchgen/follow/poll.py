@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from batchgen.columns import failure_columns, video_changes
 from batchgen.errors import ApiError, NotFoundError, RejectedError
-from batchgen.ledger import FINAL_JOB_STATUSES, Ledger, Status
+from batchgen.ledger import Ledger
 from batchgen.provider.client import Video, VideoClient
 from batchgen.provider.pacing import Throttle
 from batchgen.provider.retry import RetrySettings, retrying
+from batchgen.status import Status
 
-#: Statuses of rows that never became a job at the provider: nothing to poll.
-SUBMISSION_STATUSES = frozenset(
-    {
-        Status.INVALID,
-        Status.SUBMITTING,
-        Status.REJECTED,
-        Status.ERROR,
-        Status.UNRESOLVED,
-        Status.SKIPPED_BUDGET,
-    }
-)
 #: Answers that mean the key itself is refused: every other poll would fail the same way.
 AUTH_FAILURES = frozenset({401, 403})
 
@@ -41,19 +32,6 @@ MAX_INTERVAL = 60.0
 JITTER = 0.2
 
 T = TypeVar("T")
-
-
-def is_pending(record: Mapping[str, str]) -> bool:
-    """A job still at the provider's: it has a job id and no final status yet.
-
-    An unknown status word (a relay's own) is not final, so it is pending.
-    """
-    status = record.get("status", "")
-    return (
-        bool(record.get("job_id"))
-        and status not in FINAL_JOB_STATUSES
-        and status not in SUBMISSION_STATUSES
-    )
 
 
 async def paced(throttle: Throttle, retry: RetrySettings, call: Callable[[], Awaitable[T]]) -> T:
@@ -135,23 +113,6 @@ class Poller:
         state = self._ledger.states[key]
         self._logger.warning("poll %s (%s): %s", key, state["job_id"], error.message)
         return PollResult(state["status"], error=error)
-
-
-def video_changes(video: Video) -> dict[str, object]:
-    """The ledger columns a retrieved job updates."""
-    return {
-        "status": video.status,
-        "progress": video.progress,
-        "error_code": video.error_code,
-        "error_message": video.error_message,
-        "expires_at": video.expires_at or "",
-    }
-
-
-def failure_columns(status: str, error: ApiError) -> dict[str, object]:
-    """The ledger columns of a job that ended in ``status`` because of ``error``."""
-    code = error.code or (str(error.status) if error.status else "")
-    return {"status": status, "error_code": code, "error_message": error.message}
 
 
 @dataclass

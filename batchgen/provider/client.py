@@ -107,7 +107,7 @@ class VideoPage:
 
 @dataclass(frozen=True)
 class Polled:
-    """A retrieved job and how long the provider asked us to wait before the next look."""
+    """A retrieved video and how long the provider asked us to wait before the next look."""
 
     video: Video
     poll_after: float | None = None  # seconds, from openai-poll-after-ms

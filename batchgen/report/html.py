@@ -21,23 +21,20 @@ from string import Template
 from PIL import Image
 
 from batchgen.errors import LedgerError
-from batchgen.ledger import Status
 from batchgen.report.summary import (
-    ATTENTION,
     Report,
     ReportRow,
     human_bytes,
     ordered_statuses,
     relative_link,
 )
+from batchgen.status import ATTENTION, BUSY, DONE, Status
 
 #: Thumbnail files larger than this are not read at all (a placeholder says so).
 MAX_THUMBNAIL_BYTES = 20_000_000
 #: Longest side, in pixels, of an embedded thumbnail: sharp on a 2x screen at card width.
 THUMBNAIL_SIDE = 640
 
-_BUSY = frozenset({Status.SUBMITTING, Status.QUEUED, Status.IN_PROGRESS})
-_DONE = frozenset({Status.COMPLETED, Status.DOWNLOADED})
 # formats every browser shows, by Pillow's name
 _EMBEDDABLE = {"WEBP": "image/webp", "PNG": "image/png", "JPEG": "image/jpeg"}
 
@@ -74,9 +71,9 @@ _EMPTY = '<p class="empty">The results file has no rows yet.</p>'
 
 def tone(status: str) -> str:
     """The colour family of a status badge: ``ok``, ``busy``, ``bad`` or ``muted``."""
-    if status in _DONE:
+    if status in DONE:
         return "ok"
-    if status in _BUSY:
+    if status in BUSY:
         return "busy"
     return "bad" if status in ATTENTION else "muted"
 
@@ -193,7 +190,7 @@ def _thumb(row: ReportRow) -> str:
 def _placeholder_text(row: ReportRow) -> str:
     if row.thumbnail is not None:
         return "thumbnail unreadable" if row.thumbnail.exists() else "thumbnail missing"
-    if row.status in _BUSY:
+    if row.status in BUSY:
         return "rendering…" if row.status == Status.IN_PROGRESS else "waiting…"
     return "no video" if row.needs_attention else "no preview"
 

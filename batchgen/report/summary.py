@@ -16,42 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from batchgen.columns import ASSET_PATH_COLUMNS, FIXED_COLUMNS
 from batchgen.errors import LedgerError
-from batchgen.ledger import FIXED_COLUMNS, Record, Status, read_ledger
+from batchgen.ledger import Record, read_ledger
 from batchgen.profile import Profile
-
-#: Statuses whose rows are listed under "needs attention", with their reason.
-ATTENTION = frozenset(
-    {
-        Status.REJECTED,
-        Status.ERROR,
-        Status.UNRESOLVED,
-        Status.INVALID,
-        Status.FAILED,
-        Status.EXPIRED,
-        Status.LOST,
-    }
-)
-
-#: The order statuses are listed in: a row's life from left to right, trouble last.
-STATUS_ORDER = (
-    Status.INVALID,
-    Status.SUBMITTING,
-    Status.QUEUED,
-    Status.IN_PROGRESS,
-    Status.COMPLETED,
-    Status.DOWNLOADED,
-    Status.SKIPPED_BUDGET,
-    Status.FAILED,
-    Status.REJECTED,
-    Status.ERROR,
-    Status.UNRESOLVED,
-    Status.EXPIRED,
-    Status.LOST,
-)
-
-#: Ledger columns holding a path to a downloaded asset (relative to the cwd of the download).
-ASSET_PATH_COLUMNS = ("file", "thumbnail", "spritesheet")
+from batchgen.status import ATTENTION
+from batchgen.status import ORDER as STATUS_ORDER
 
 _LEADING = ("row", "key", "status", "error_code", "error_message")
 #: Columns of the CSV/XLSX export: who and how it stands first, then the rest of the ledger.
@@ -164,9 +134,7 @@ class Report:
         """Estimated USD of the rows with a job id; None without a profile or any price."""
         if self.profile is None:
             return None
-        costs = [self.profile.estimate_cost(r.record) for r in self.rows if r.has_job]
-        priced = [c for c in costs if c is not None]
-        return sum(priced) if priced else None
+        return self.profile.cost_of_jobs(r.record for r in self.rows)
 
     @property
     def attention(self) -> tuple[ReportRow, ...]:

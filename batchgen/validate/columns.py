@@ -20,16 +20,16 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+from batchgen.columns import ASSET_COLUMNS, BOOKKEEPING_COLUMNS
 from batchgen.errors import Problem
-from batchgen.ledger import ASSET_COLUMNS, BOOKKEEPING_COLUMNS
-from batchgen.manifest.expand import TAKE_COLUMN, template_fields
-from batchgen.manifest.loader import (
+from batchgen.manifest import (
     DELIMITED_SUFFIXES,
     WORKBOOK_SUFFIXES,
     Manifest,
     ManifestRow,
     display_name,
 )
+from batchgen.manifest.expand import TAKE_COLUMN, template_fields
 from batchgen.validate.near_miss import probable_column
 from batchgen.validate.text import escaped, unwritable_message
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from batchgen.errors import Problem
 from batchgen.jobs import InvalidRow, Job
-from batchgen.manifest.loader import ManifestRow
+from batchgen.manifest import ManifestRow
 from batchgen.validate.near_miss import closest
 
 _JOB_ID = re.compile(

@@ -12,20 +12,18 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from batchgen.columns import KNOWN_EXTRA_FIELDS
 from batchgen.errors import ManifestError, Problem
 from batchgen.jobs import CORE_FIELDS, ImageRef, InvalidRow, Job, KeyMaker
+from batchgen.manifest import Manifest, ManifestRow, display_name
 from batchgen.manifest.expand import ExpansionError, expand_row
 from batchgen.manifest.fit import CACHE_FOLDER, Fit, FitError, check_fit, fit_image
 from batchgen.manifest.images import ImageInfo, ImageProblem, inspect_image, resolve_inside
-from batchgen.manifest.loader import Manifest, ManifestRow, display_name
 from batchgen.profile import ExtraField, Profile
 from batchgen.validate.columns import check_columns
 from batchgen.validate.links import key_clashes, places, remix_cycles, unknown_target
 from batchgen.validate.text import escaped, unwritable_message
 
-#: Extra fields some provider takes; in a manifest for a profile without them they are errors,
-#: not passthrough, so a relay's ``style`` column is never silently dropped for OpenAI.
-KNOWN_EXTRA_FIELDS = ("style", "watermark", "private")
 FIT_HINT = " (image_fit: cover or contain resizes it)"
 #: Columns that steer how a row is sent rather than being sent or carried through.
 ROW_OPTIONS = ("image_fit", "pad_color", "takes", "remix_of")
@@ -33,7 +31,7 @@ _SIZE = re.compile(r"(\d+)\s*[xX×*]\s*(\d+)")
 
 
 @dataclass(frozen=True)
-class ValidationReport:
+class Validation:
     """The outcome of validating a manifest: jobs to run, rows that failed, and why."""
 
     jobs: tuple[Job, ...]
@@ -315,7 +313,7 @@ class _Validator:
 
 def validate_manifest(
     manifest: Manifest, profile: Profile, *, image_root: Path | None = None
-) -> ValidationReport:
+) -> Validation:
     """Check every row of ``manifest`` against ``profile`` and build its jobs.
 
     Image cells are relative to ``image_root`` when given, else to the manifest's folder,
@@ -359,7 +357,7 @@ def validate_manifest(
     if not columns.ok:
         row_problems = (p for p in found.problems if p.column not in columns.covers)
         raise ManifestError([*columns.problems, *row_problems])
-    return ValidationReport(
+    return Validation(
         jobs=tuple(jobs),
         invalid=tuple(invalid),
         problems=tuple(found.problems),

@@ -1,0 +1,211 @@
+"""The ``batchgen`` command line: parses arguments, calls the library, prints the outcome.
+
+No logic lives here. Every :class:`BatchgenError` becomes its message on stderr and its
+exit code; nothing the user can cause ends in a traceback. The option groups shared by
+several commands are in :mod:`batchgen.cli.options`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batchgen import __version__, render
+from batchgen.cli.options import (
+    EXISTING_FILE,
+    FOLDER,
+    NEW_FILE,
+    FollowCommand,
+    Following,
+    Output,
+    RunOptions,
+    Workers,
+    follow_command,
+    follow_options,
+    manifest_options,
+    provider_options,
+    run_options,
+)
+from batchgen.errors import BatchgenError, ManifestError
+from batchgen.output_paths import check_writable_file
+from batchgen.provider.resolve import ProviderOptions
+from batchgen.runner import follow_results, prepare, run
+
+
+class BatchgenGroup(click.Group):
+    """Turns batchgen's own errors into their message on stderr and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ManifestError as exc:
+            click.echo(str(exc), err=True)
+            click.echo(f"batchgen: {len(exc.problems)} problem(s); nothing was sent", err=True)
+            ctx.exit(exc.exit_code)
+        except BatchgenError as exc:
+            click.echo(f"batchgen: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:  # before the run's own signal handling was in place
+            click.echo("batchgen: interrupted before anything was sent", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=BatchgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="batchgen")
+def cli() -> None:
+    """Turn a spreadsheet of prompts into generated videos, resumably, never paying twice."""
+
+
+@cli.command("validate")
+@manifest_options
+def validate_command(
+    manifest: Path, profile: str | None, sheet: str | None, image_root: Path | None
+) -> None:
+    """Check every row of MANIFEST against the provider profile; send nothing."""
+    prepared = prepare(manifest, profile=profile, sheet=sheet, image_root=image_root)
+    if prepared.validation.problems:
+        raise ManifestError(prepared.validation.problems)
+    click.echo(render.validation(prepared))
+
+
+@cli.command("run")
+@manifest_options
+@provider_options
+@follow_options
+@run_options
+def run_command(
+    options: RunOptions,
+    provider: ProviderOptions,
+    workers: Workers,
+    output: Output,
+    following: Following,
+) -> None:
+    """Validate MANIFEST, then submit every row not yet submitted, resuming where the last
+    run stopped; with --wait/--download, follow the jobs to the end."""
+    summary_path = options.summary_json
+    if summary_path is not None:  # before the night's creates, not after them
+        check_writable_file(summary_path, "the summary")
+    try:
+        result = run(options.request(provider, workers, following, output))
+    except BatchgenError as exc:
+        if summary_path is not None:
+            render.write_failure_json(exc, summary_path)
+        raise
+    click.echo(render.plan(result) if result.dry_run else render.summary(result))
+    if summary_path is not None:
+        render.write_summary_json(result, summary_path)
+    sys.exit(result.exit_code)
+
+
+@cli.command("poll")
+@click.argument("results", type=EXISTING_FILE)
+@follow_command("Keep polling until every job is final.")
+def poll_command(command: FollowCommand) -> None:
+    """Check every unfinished job of RESULTS and record what changed."""
+    _follow(command)
+
+
+@cli.command("download")
+@click.argument("results", type=EXISTING_FILE)
+@click.option("--to", "download_dir", type=FOLDER, required=True, help="Folder for the videos.")
+@follow_command("Keep going until every job is final.")
+def download_command(command: FollowCommand) -> None:
+    """Download every finished video of RESULTS (checking unfinished jobs on the way)."""
+    _follow(command)
+
+
+def _follow(command: FollowCommand) -> None:
+    result = follow_results(command.request())
+    click.echo(render.follow_summary(result.results_path, result.tally, result.stopped_by))
+    sys.exit(result.exit_code)
+
+
+@cli.command("report")
+@click.argument("results", type=EXISTING_FILE)
+@click.option("--profile", help="Profile for cost estimates (default: the one the run used).")
+@click.option("--csv", "csv_path", type=NEW_FILE, help="Write one row per job, for a spreadsheet.")
+@click.option(
+    "--xlsx",
+    "xlsx_path",
+    type=NEW_FILE,
+    help="The same as an Excel workbook, with links to the videos.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=NEW_FILE,
+    help="A self-contained contact sheet: a card per row with its thumbnail.",
+)
+def report_command(
+    results: Path,
+    profile: str | None,
+    csv_path: Path | None,
+    xlsx_path: Path | None,
+    html_path: Path | None,
+) -> None:
+    """Summarise RESULTS: counts per status, seconds of video, rows needing attention."""
+    from batchgen.provider.resolve import profile_for_results
+    from batchgen.report import html as report_html
+    from batchgen.report import summary as report
+
+    writers = (
+        (csv_path, report.write_csv),
+        (xlsx_path, report.write_xlsx),
+        (html_path, report_html.write_html),
+    )
+    for path, _ in writers:
+        if path is not None:
+            check_writable_file(path, "the report")
+    loaded = report.load_report(results, profile_for_results(results, profile))
+    click.echo(report.render_summary(loaded))
+    for path, write in writers:
+        if path is not None:
+            click.echo(f"wrote {write(loaded, path)}")
+
+
+@cli.command("repair")
+@click.argument("results", type=EXISTING_FILE)
+def repair_command(results: Path) -> None:
+    """Rebuild RESULTS after another program rewrote it (columns, sorting, encoding), keeping
+    every row that ever had a job as paid; the old file is kept as a .bak. Sends nothing."""
+    from batchgen.repair import repair_results
+
+    click.echo(repair_results(results).summary())
+
+
+@cli.command("serve-mock")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--profile", default="openai", show_default=True, help="Profile to validate against.")
+@click.option(
+    "--job-seconds",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="How long a simulated job takes to complete.",
+)
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of creates answered 429, 500, 503 or HTML 502.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for injected faults.")
+def serve_mock_command(
+    port: int, profile: str, job_seconds: float, fault_rate: float, seed: int
+) -> None:
+    """Run the simulated video API on 127.0.0.1 (stop with Ctrl-C)."""
+    from batchgen.mock import MockConfig, common_faults, serve_forever
+    from batchgen.profile import load_profile
+
+    faults = common_faults(fault_rate, seed)
+    config = MockConfig(profile=load_profile(profile), faults=faults, job_duration=job_seconds)
+    serve_forever(config, port=port)
+
+
+def main() -> None:
+    """Entry point of the ``batchgen`` console script."""
+    cli(prog_name="batchgen")

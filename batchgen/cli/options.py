@@ -1,0 +1,408 @@
+"""The command line's option groups: click options that reach a command as typed dataclasses.
+
+Each group's click options are declared once and shared by the commands that take them;
+:func:`collect` hands a command its options as one value, so every use of an option is an
+attribute mypy checks, not a string key.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+
+from batchgen.errors import UsageError
+from batchgen.follow.follower import FollowSettings
+from batchgen.provider.resolve import ProviderOptions
+from batchgen.provider.retry import RetrySettings
+from batchgen.runner import FollowRequest, RunRequest
+from batchgen.submit import SubmitSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+NEW_FILE = click.Path(dir_okay=False, path_type=Path)
+FOLDER = click.Path(file_okay=False, path_type=Path)
+SECONDS = click.FloatRange(0, min_open=True)
+
+
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several click decorators as one, applied in the order written."""
+
+    def apply(command: F) -> F:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+def collect(param: str, build: Callable[..., object]) -> Callable[[F], F]:
+    """Pass the command ``build(...)`` of the options named by ``build``'s parameters, as
+    its parameter ``param``, instead of those options one by one.
+
+    Below other groups' decorators, ``build`` may take their values (``provider`` …):
+    the outer ones collect first.
+    """
+    names = tuple(inspect.signature(build).parameters)
+
+    def apply(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # a parameter with a default may have no option: build's default applies
+            picked = {name: kwargs.pop(name) for name in names if name in kwargs}
+            return command(*args, **kwargs, **{param: build(**picked)})
+
+        return cast(F, wrapper)
+
+    return apply
+
+
+@dataclass(frozen=True)
+class Workers:
+    """How requests are sent: how many at once, how often retried, and the grace they
+    have to finish after a signal."""
+
+    concurrency: int
+    retry: RetrySettings
+    grace: float
+
+
+def _workers(concurrency: int, max_attempts: int, backoff: float, grace: float) -> Workers:
+    return Workers(
+        concurrency, RetrySettings(max_attempts=max_attempts, backoff_base=backoff), grace
+    )
+
+
+def _provider(
+    profile: str | None,
+    base_url: str | None,
+    api_key_env: str,
+    allow_insecure: bool,
+    allowed_base_urls: tuple[str, ...],
+    request_timeout: float,
+) -> ProviderOptions:
+    # --profile is declared by each command (its help differs) and collected here
+    return ProviderOptions(
+        env=dict(os.environ),
+        profile=profile,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        allow_insecure=allow_insecure,
+        allowed_base_urls=allowed_base_urls,
+        request_timeout=request_timeout,
+    )
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where the command's log lines go: ``--progress`` and ``--log-file``."""
+
+    progress: bool | None
+    log_file: Path | None
+
+    def configure(self) -> bool:
+        """Set up logging (stderr, and --log-file); True when a person is watching a
+        terminal (a progress bar), False under cron (plain log lines)."""
+        interactive = sys.stderr.isatty() if self.progress is None else self.progress
+        configure_logging(interactive, self.log_file)
+        return interactive
+
+
+def configure_logging(interactive: bool, log_file: Path | None = None) -> None:
+    """Log lines on stderr (bare at a terminal, timestamped otherwise), and to ``log_file``."""
+    plain = logging.Formatter("%(asctime)s batchgen: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(message)s") if interactive else plain)
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"{log_file}: cannot write the log file: {exc.strerror}") from None
+        handlers[-1].setFormatter(plain)
+    root = logging.getLogger("batchgen")
+    root.handlers[:] = handlers
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+@dataclass(frozen=True)
+class Following:
+    """How jobs are followed once sent: polling pace, previews and file names."""
+
+    timeout: float | None
+    poll_rpm: float
+    poll_interval: float
+    variants: tuple[str, ...]
+    name_template: str | None
+
+    def settings(
+        self, workers: Workers, *, wait: bool, download_dir: Path | None
+    ) -> FollowSettings:
+        """The follower's settings, with ``wait`` and where to download (None: nowhere)."""
+        return FollowSettings(
+            wait=wait,
+            timeout=self.timeout,
+            poll_rpm=self.poll_rpm,
+            concurrency=workers.concurrency,
+            retry=workers.retry,
+            download_dir=download_dir,
+            variants=("video", *self.variants),
+            name_template=self.name_template,
+            poll_interval=self.poll_interval,
+            grace_seconds=workers.grace,
+        )
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options only ``batchgen run`` takes."""
+
+    manifest: Path
+    sheet: str | None
+    image_root: Path | None
+    out: Path | None
+    rpm: float
+    limit: int | None
+    max_cost: float | None
+    max_jobs: int | None
+    dry_run: bool
+    skip_invalid: bool
+    retry_rejected: bool
+    resend_unresolved: bool
+    wait: bool
+    download_dir: Path | None
+    mock: bool
+    summary_json: Path | None
+
+    def request(
+        self, provider: ProviderOptions, workers: Workers, following: Following, output: Output
+    ) -> RunRequest:
+        """The run these options ask for (setting up its output)."""
+        # downloading means following every job to its end: a single pass would find few done
+        follows = self.wait or self.download_dir is not None
+        return RunRequest(
+            manifest=self.manifest,
+            provider=provider,
+            out=self.out,
+            sheet=self.sheet,
+            image_root=self.image_root,
+            skip_invalid=self.skip_invalid,
+            retry_rejected=self.retry_rejected,
+            dry_run=self.dry_run,
+            limit=self.limit,
+            max_cost=self.max_cost,
+            max_jobs=self.max_jobs,
+            mock=self.mock,
+            interactive=output.configure(),
+            submit=SubmitSettings(
+                concurrency=workers.concurrency,
+                rpm=self.rpm,
+                retry=workers.retry,
+                resend_unresolved=self.resend_unresolved,
+                grace_seconds=workers.grace,
+            ),
+            follow=following.settings(workers, wait=True, download_dir=self.download_dir)
+            if follows
+            else None,
+        )
+
+
+@dataclass(frozen=True)
+class FollowCommand:
+    """``batchgen poll`` and ``batchgen download``: a results file and how to follow it."""
+
+    results: Path
+    wait: bool
+    provider: ProviderOptions
+    workers: Workers
+    output: Output
+    following: Following
+    download_dir: Path | None = None  # download: --to
+
+    def request(self) -> FollowRequest:
+        """The following these options ask for (setting up its output)."""
+        interactive = self.output.configure()
+        settings = self.following.settings(
+            self.workers, wait=self.wait, download_dir=self.download_dir
+        )
+        return FollowRequest(self.results, settings, self.provider, interactive)
+
+
+manifest_options = options(
+    click.argument("manifest", type=EXISTING_FILE),
+    click.option("--profile", help="Provider profile: openai, relay, or a YAML file."),
+    click.option("--sheet", help="Worksheet of an .xlsx manifest (default: the first)."),
+    click.option(
+        "--image-root",
+        type=FOLDER,
+        help="Folder images must be inside (default: the manifest's folder).",
+    ),
+)
+
+#: The provider, request and output options of run, poll and download, arriving as
+#: ``provider``, ``workers`` and ``output`` (``--profile`` each command declares itself).
+provider_options = options(
+    collect("provider", _provider),
+    collect("workers", _workers),
+    collect("output", Output),
+    click.option(
+        "--base-url", help="Provider address (default: manifest, $OPENAI_BASE_URL, profile)."
+    ),
+    click.option(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        show_default=True,
+        help="Environment variable holding the API key.",
+    ),
+    click.option("--allow-insecure", is_flag=True, help="Allow a plain http:// base URL."),
+    click.option(
+        "--allow-base-url",
+        "allowed_base_urls",
+        multiple=True,
+        metavar="URL",
+        help="Trust this origin when a manifest or results record names it (repeatable; "
+        "also $BATCHGEN_ALLOWED_BASE_URLS).",
+    ),
+    click.option(
+        "--request-timeout",
+        type=SECONDS,
+        default=120.0,
+        show_default=True,
+        help="Seconds to wait for one answer.",
+    ),
+    click.option(
+        "--concurrency",
+        type=click.IntRange(1, 512),
+        default=4,
+        show_default=True,
+        help="Requests in flight at once.",
+    ),
+    click.option(
+        "--max-attempts",
+        type=click.IntRange(1, 100),
+        default=6,
+        show_default=True,
+        help="Tries per request before giving up on it.",
+    ),
+    click.option(
+        "--backoff",
+        type=click.FloatRange(0),
+        default=1.0,
+        show_default=True,
+        help="Seconds before the first retry; doubles each try, with jitter.",
+    ),
+    click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Progress bar (default: when stderr is a terminal).",
+    ),
+    click.option("--log-file", type=NEW_FILE, help="Also write the plain log lines to this file."),
+    click.option(
+        "--grace",
+        type=click.FloatRange(0),
+        default=30.0,
+        show_default=True,
+        help="After SIGINT/SIGTERM, seconds requests in flight may take to finish.",
+    ),
+)
+
+#: How run, poll and download follow jobs, arriving as ``following``.
+follow_options = options(
+    collect("following", Following),
+    click.option("--timeout", type=SECONDS, help="With --wait: give up waiting after SECONDS."),
+    click.option(
+        "--poll-rpm",
+        type=SECONDS,
+        default=120.0,
+        show_default=True,
+        help="Status checks and downloads per minute, evenly paced.",
+    ),
+    click.option(
+        "--poll-interval",
+        type=SECONDS,
+        default=5.0,
+        show_default=True,
+        help="Seconds before a job's first check; adapts after.",
+    ),
+    click.option(
+        "--variant",
+        "variants",
+        multiple=True,
+        type=click.Choice(["thumbnail", "spritesheet"]),
+        help="Also download these previews (repeatable).",
+    ),
+    click.option(
+        "--name",
+        "name_template",
+        help="File name template, e.g. '{id}' or '{campaign}-{row}' (default: the "
+        "row's id, else its row number and a slug of the prompt).",
+    ),
+)
+
+#: The options only run takes, arriving as ``options`` (with MANIFEST, --sheet and
+#: --image-root of :data:`manifest_options`).
+run_options = options(
+    collect("options", RunOptions),
+    click.option(
+        "--out", type=NEW_FILE, help="Results CSV (default: the manifest's output:, or beside it)."
+    ),
+    click.option(
+        "--rpm",
+        type=SECONDS,
+        default=60.0,
+        show_default=True,
+        help="Creates per minute, evenly paced.",
+    ),
+    click.option("--limit", type=click.IntRange(0), help="Send at most N rows this run."),
+    click.option(
+        "--max-cost",
+        type=click.FloatRange(0),
+        help="Budget in USD over every run of this results file; rows beyond it are not sent.",
+    ),
+    click.option("--max-jobs", type=click.IntRange(0), help="Cap on creates over every run."),
+    click.option("--dry-run", is_flag=True, help="Show what would be sent, and send nothing."),
+    click.option("--skip-invalid", is_flag=True, help="Record invalid rows and send the rest."),
+    click.option("--retry-rejected", is_flag=True, help="Send rejected and invalid rows again."),
+    click.option(
+        "--resend-unresolved",
+        is_flag=True,
+        help="Resend creates whose outcome cannot be looked up (may pay twice).",
+    ),
+    click.option("--wait", is_flag=True, help="Then poll every job until it is final."),
+    click.option(
+        "--download",
+        "download_dir",
+        type=FOLDER,
+        help="Download finished videos into this folder as they complete.",
+    ),
+    click.option(
+        "--mock", is_flag=True, help="Use the built-in simulated API: no key, no network."
+    ),
+    click.option(
+        "--summary-json",
+        type=NEW_FILE,
+        help="Write the run's counts, costs, durations and exit code as JSON.",
+    ),
+)
+
+
+def follow_command(wait_help: str) -> Callable[[F], F]:
+    """The options of poll and download after RESULTS (and --to), arriving as ``command``."""
+    return options(
+        click.option(
+            "--profile", help="Provider profile the jobs were sent with (default: openai)."
+        ),
+        provider_options,
+        follow_options,
+        click.option("--wait", is_flag=True, help=wait_help),
+        collect("command", FollowCommand),
+    )

@@ -1,0 +1,84 @@
+"""Rows of a spreadsheet manifest (CSV, TSV or .xlsx): picks the reader by suffix and
+checks the header (blank, duplicate and header-less columns)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openpyxl.utils import get_column_letter
+
+from batchgen.manifest.delimited import DELIMITED_SUFFIXES, read_delimited
+from batchgen.manifest.table import Builder, ManifestRow, Table, Unreadable, clean
+from batchgen.manifest.workbook import WORKBOOK_SUFFIXES, read_workbook
+
+
+def load_spreadsheet(
+    path: Path, sheet: str | None, builder: Builder, source: str
+) -> list[ManifestRow]:
+    """The rows of a CSV, TSV or .xlsx file; an unreadable file is one problem."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in DELIMITED_SUFFIXES:
+            table = read_delimited(path, source, builder)
+        elif suffix in WORKBOOK_SUFFIXES:
+            table = read_workbook(path, sheet, source, builder)
+        else:
+            raise Unreadable(
+                f"unsupported file type {path.suffix or '(none)'!r}: use .csv, .tsv, .txt, "
+                ".xlsx or .yaml (save an old .xls workbook as .xlsx)"
+            )
+    except Unreadable as exc:
+        builder.problem(source, exc.row, exc.column, str(exc))
+        return []
+    return _table_rows(table, builder)
+
+
+def _table_rows(table: Table, builder: Builder) -> list[ManifestRow]:
+    """Rows of a table, checking its header; shared by CSV, TSV and .xlsx."""
+    if not any(clean(header) for header in table.header):
+        builder.problem(table.source, 1, None, "the header row (row 1) is empty")
+        return []
+    names = _header_names(table, builder)
+    rows: list[ManifestRow] = []
+    for number, cells in table.records:
+        values: dict[str, str] = {}
+        for index, cell in enumerate(cells):
+            text = clean(cell)
+            if not text:
+                continue
+            name = names[index] if index < len(names) else None
+            if name is None:
+                letter = get_column_letter(index + 1)
+                builder.problem(
+                    table.source, number, None, f"column {letter} has a value but no header"
+                )
+            elif name:  # "" marks a duplicate column, already reported once
+                values[name] = text
+        row = builder.row(table.source, number, values)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _header_names(table: Table, builder: Builder) -> list[str | None]:
+    """Canonical name per column: None where the header is blank, "" for a duplicate."""
+    names: list[str | None] = []
+    first_letter: dict[str, str] = {}
+    for index, header in enumerate(table.header):
+        name = builder.name(header) if clean(header) else None
+        names.append(name)
+        if name is None:
+            continue
+        letter = get_column_letter(index + 1)
+        if name in first_letter:
+            builder.problem(
+                table.source,
+                1,
+                name,
+                f"duplicate column: columns {first_letter[name]} and {letter} both mean {name!r}",
+            )
+            names[index] = ""
+        else:
+            first_letter[name] = letter
+            builder.columns[name] = None
+    return names

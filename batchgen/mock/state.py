@@ -1,0 +1,59 @@
+"""What the simulated provider holds: :class:`MockState` (what tests assert on), the
+per-app machinery, and the keys under which an app keeps them."""
+
+from __future__ import annotations
+
+import collections
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from batchgen.mock.config import MockConfig
+
+
+class MockState:
+    """What the server saw and holds; tests assert on it.
+
+    ``clock`` (default :func:`time.time`) drives job progress, expiry and the rate window;
+    a test may replace it to move time without sleeping.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.create_requests = 0
+        self.jobs_created = 0
+        self.created_by_idempotency_key: dict[str, int] = {}
+        self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
+        self.rate_limited = 0
+        self.auth_headers_seen: list[str] = []
+        self.clock: Callable[[], float] = time.time
+        self.job_by_idempotency_key: dict[str, str] = {}
+
+    def job_count_by_prompt(self) -> collections.Counter[str]:
+        """How many held jobs have each prompt (more than 1 for a row means it was paid twice)."""
+        return collections.Counter(str(job["prompt"]) for job in self.jobs.values())
+
+    def delete(self, job_id: str) -> None:
+        """Forget a job, as a provider that lost it would: a later retrieve answers 404."""
+        self.jobs.pop(job_id, None)
+        for key, known in list(self.job_by_idempotency_key.items()):
+            if known == job_id:
+                del self.job_by_idempotency_key[key]
+
+
+@dataclass
+class Runtime:
+    """Per-app mutable machinery that is not part of what tests assert on."""
+
+    rng: random.Random
+    window: collections.deque[float] = field(default_factory=collections.deque)
+    sequence: int = 0
+
+
+STATE_KEY = web.AppKey("batchgen_mock_state", MockState)
+CONFIG_KEY = web.AppKey("batchgen_mock_config", MockConfig)
+RUNTIME_KEY = web.AppKey("batchgen_mock_runtime", Runtime)
