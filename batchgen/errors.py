@@ -38,6 +38,10 @@ class UsageError(BatchgenError):
     exit_code = 2
 
 
+class NoBaseUrlError(UsageError):
+    """Nowhere to send to: no address given, and the profile has no default (any more)."""
+
+
 class ProfileError(UsageError):
     """A provider profile could not be found or is malformed."""
 

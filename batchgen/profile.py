@@ -1,21 +1,17 @@
 """Provider profiles: everything that differs between providers, as data.
 
-A profile is a YAML file. The built-in ones live in ``batchgen/profiles/`` (``openai``,
-``relay``); a user may pass the path of their own. Code never branches on a provider's
-name: it asks the profile.
+A profile is a YAML file (read by :mod:`batchgen.profile_files`). The built-in ones live in
+``batchgen/profiles/`` (``openai``, ``new-api``, ``relay``, ``litellm``, ``sora-app``); a user
+may pass the path of their own. Code never branches on a provider's name: it asks the
+profile, and the parts of it that describe behaviour (:mod:`batchgen.profile_traits`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
-import yaml
-
-from batchgen.errors import ProfileError
+from batchgen.profile_traits import HttpMeaning, NotFound, Simulated, VideoLocation
 
 #: Our own job statuses that the provider reports (see README, "Statuses").
 PROVIDER_STATUSES = ("queued", "in_progress", "completed", "failed")
@@ -64,6 +60,16 @@ class Profile:
     can_list: bool = False
     honours_idempotency_key: bool = False
     max_prompt_chars: int = 32000
+    retired: str = ""  # why the provider's default address no longer answers, if it does not
+    refresh_seconds: float = 0.0  # how often a job's status can change there: polls no faster
+    other_models: bool = False  # models beyond ``models`` are allowed, checked generically
+    field_names: Mapping[str, str] = field(default_factory=dict)  # ours -> the provider's
+    image_field: str = "input_reference"  # the multipart part that carries the image
+    video: VideoLocation = field(default_factory=VideoLocation)
+    not_found: NotFound = field(default_factory=NotFound)
+    not_ready: frozenset[int] = frozenset({400, 409})  # content of an unfinished job
+    http: HttpMeaning = field(default_factory=HttpMeaning)
+    simulated: Simulated = field(default_factory=Simulated)
 
     @property
     def all_sizes(self) -> tuple[str, ...]:
@@ -104,90 +110,3 @@ class Profile:
     def cost_of_jobs(self, states: Iterable[Mapping[str, str]]) -> float | None:
         """Estimated USD of the results rows ``states`` that have a job id: the paid ones."""
         return self.total_cost(state for state in states if state.get("job_id"))
-
-
-def load_profile(name_or_path: str) -> Profile:
-    """Load a built-in profile by name (``openai``, ``relay``) or a user's profile by YAML path."""
-    path = Path(name_or_path)
-    if _names_a_file(name_or_path):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
-        return parse_profile(text, source=str(path))
-    builtin = resources.files("batchgen").joinpath("profiles", f"{name_or_path}.yaml")
-    if not builtin.is_file():
-        raise ProfileError(
-            f"unknown profile {name_or_path!r}: use one of {', '.join(builtin_profile_names())} "
-            "or the path of a profile YAML file"
-        )
-    return parse_profile(builtin.read_text(encoding="utf-8"), source=name_or_path)
-
-
-def is_builtin(name_or_path: str) -> bool:
-    """True when ``name_or_path`` names a profile shipped with batchgen, not a user's file."""
-    return not _names_a_file(name_or_path) and name_or_path in builtin_profile_names()
-
-
-def _names_a_file(name_or_path: str) -> bool:
-    path = Path(name_or_path)
-    return path.suffix in (".yaml", ".yml") or path.exists()
-
-
-def builtin_profile_names() -> list[str]:
-    """Names of the profiles shipped with batchgen."""
-    folder = resources.files("batchgen").joinpath("profiles")
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
-    )
-
-
-def parse_profile(text: str, *, source: str) -> Profile:
-    """Build a :class:`Profile` from YAML text; ``source`` names it in error messages."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{source}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ProfileError(f"{source}: a profile is a YAML mapping")
-    try:
-        return _profile_from_mapping(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ProfileError(f"{source}: malformed profile ({type(exc).__name__}: {exc})") from None
-
-
-def _profile_from_mapping(data: dict[str, Any]) -> Profile:
-    auth = data.get("auth") or {}
-    statuses = {str(k).lower(): str(v) for k, v in (data.get("statuses") or {}).items()}
-    for ours in PROVIDER_STATUSES:
-        statuses.setdefault(ours, ours)
-    return Profile(
-        name=str(data["name"]),
-        models={str(m): tuple(str(s) for s in sizes) for m, sizes in data["models"].items()},
-        seconds=tuple(str(s) for s in data["seconds"]),
-        defaults={str(k): str(v) for k, v in data["defaults"].items()},
-        extra_fields={
-            str(name): _extra_field(str(name), spec or {})
-            for name, spec in (data.get("extra_fields") or {}).items()
-        },
-        statuses=statuses,
-        prices={
-            str(m): {str(s): float(p) for s, p in by_size.items()}
-            for m, by_size in (data.get("prices") or {}).items()
-        },
-        default_base_url=data.get("default_base_url"),
-        auth_header=str(auth.get("header", "Authorization")),
-        auth_scheme=str(auth.get("scheme") or ""),
-        can_list=bool(data.get("can_list", False)),
-        honours_idempotency_key=bool(data.get("honours_idempotency_key", False)),
-        max_prompt_chars=int(data.get("max_prompt_chars", 32000)),
-    )
-
-
-def _extra_field(name: str, spec: dict[str, Any]) -> ExtraField:
-    values = spec.get("values")
-    return ExtraField(
-        name=name,
-        values=None if values is None else tuple(str(v) for v in values),
-        boolean=spec.get("type") == "boolean",
-    )

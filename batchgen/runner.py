@@ -27,7 +27,8 @@ from batchgen.ledger import Ledger, default_results_path, read_ledger
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.output_paths import check_writable_folder
 from batchgen.plan import Plan, PlanOptions, plan_run
-from batchgen.profile import Profile, load_profile
+from batchgen.profile import Profile
+from batchgen.profile_files import load_profile
 from batchgen.progress import Progress
 from batchgen.provider.client import VideoClient
 from batchgen.provider.config import UrlSource, save_provider_record

@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 
 from batchgen.ledger import Ledger
-from batchgen.profile import load_profile
+from batchgen.profile_files import load_profile
 from batchgen.provider.client import VideoClient
 from batchgen.provider.config import Secret
 from benchmarks.clients import run_batchgen

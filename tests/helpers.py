@@ -27,7 +27,7 @@ from batchgen.follow.poll import Poller
 from batchgen.jobs import Job
 from batchgen.ledger import Ledger, read_ledger
 from batchgen.mock import MockConfig, RunningMock, running_mock
-from batchgen.profile import load_profile
+from batchgen.profile_files import load_profile
 from batchgen.provider.client import VideoClient
 from batchgen.provider.config import Secret
 from batchgen.provider.pacing import Pacer, Throttle

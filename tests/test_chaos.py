@@ -28,7 +28,7 @@ import pytest
 
 from batchgen.ledger import Ledger, read_ledger
 from batchgen.mock import Faults, MockConfig, MockThread, RunningMock
-from batchgen.profile import load_profile
+from batchgen.profile_files import load_profile
 from tests.helpers import Invoke, make_image, write_csv
 
 ROWS = 1000

@@ -23,7 +23,7 @@ from batchgen.mock import (
     running_mock,
     serve_forever,
 )
-from batchgen.profile import load_profile
+from batchgen.profile_files import load_profile
 
 AUTH = {"Authorization": "Bearer sk-test-key"}
 RELAY_WORDS = {

@@ -180,7 +180,7 @@ def test_download_alone_follows_every_job_to_its_video(
 def test_poll_goes_where_the_run_sent_the_jobs_with_its_profile(
     tmp_path: Path, invoke: Invoke, start_mock: StartMock
 ) -> None:
-    from batchgen.profile import load_profile
+    from batchgen.profile_files import load_profile
 
     words = {"queued": "pending", "in_progress": "processing", "completed": "succeeded"}
     relay = start_mock(

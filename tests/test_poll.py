@@ -20,7 +20,7 @@ from batchgen.follow.poll import (
 )
 from batchgen.ledger import read_ledger
 from batchgen.mock import Faults, MockConfig
-from batchgen.profile import load_profile
+from batchgen.profile_files import load_profile
 from batchgen.provider.retry import RetrySettings
 from batchgen.status import is_pending
 from tests.helpers import FAST_RETRY, bounded, harness, lines_for, poller

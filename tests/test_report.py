@@ -14,7 +14,7 @@ from openpyxl.utils import get_column_letter
 from PIL import Image
 
 from batchgen.errors import LedgerError
-from batchgen.profile import load_profile
+from batchgen.profile_files import load_profile
 from batchgen.report.html import render_html, write_html
 from batchgen.report.summary import load_report, neutralise, render_summary, write_csv, write_xlsx
 from batchgen.status import Status

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from batchgen.ledger import Ledger, read_ledger
 from batchgen.mock import MockConfig, RunningMock
-from batchgen.profile import load_profile
+from batchgen.profile_files import load_profile
 from batchgen.seal import load_seal, seal_path
 from tests.helpers import Invoke, write_csv
 

@@ -9,7 +9,7 @@ import pytest
 
 from batchgen.ledger import Ledger, read_ledger
 from batchgen.mock import Faults, MockConfig, RunningMock
-from batchgen.profile import load_profile
+from batchgen.profile_files import load_profile
 from tests.helpers import API_KEY, Invoke, make_image, write_csv
 
 StartMock = Callable[..., RunningMock]

@@ -29,7 +29,8 @@ from batchgen.errors import RejectedError
 from batchgen.jobs import Job
 from batchgen.ledger import Ledger, read_ledger
 from batchgen.mock import STATE_KEY, MockConfig, RunningMock, create_app
-from batchgen.profile import Profile, load_profile, parse_profile
+from batchgen.profile import Profile
+from batchgen.profile_files import load_profile, parse_profile
 from batchgen.provider.client import VideoClient
 from batchgen.provider.config import Secret
 from tests.helpers import API_KEY, Invocation, Invoke, make_image, write_csv

@@ -14,7 +14,8 @@ from PIL import Image
 from batchgen.errors import ManifestError
 from batchgen.manifest import Manifest, ManifestRow, images, load_manifest
 from batchgen.manifest.images import ImageInfo
-from batchgen.profile import Profile, load_profile
+from batchgen.profile import Profile
+from batchgen.profile_files import load_profile
 from batchgen.validate import rows as validate
 from batchgen.validate.rows import FIT_HINT, Validation, validate_manifest
 

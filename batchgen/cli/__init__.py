@@ -199,7 +199,7 @@ def serve_mock_command(
 ) -> None:
     """Run the simulated video API on 127.0.0.1 (stop with Ctrl-C)."""
     from batchgen.mock import MockConfig, common_faults, serve_forever
-    from batchgen.profile import load_profile
+    from batchgen.profile_files import load_profile
 
     faults = common_faults(fault_rate, seed)
     config = MockConfig(profile=load_profile(profile), faults=faults, job_duration=job_seconds)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from batchgen.profile import Profile, load_profile
+from batchgen.profile import Profile
+from batchgen.profile_files import load_profile
 
 FAULT_ENDPOINTS = frozenset({"create", "retrieve", "list", "content"})
 #: Fault names in the order their rates are stacked on one draw in [0, 1).

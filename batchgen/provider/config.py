@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from batchgen.errors import UsageError
+from batchgen.errors import NoBaseUrlError, UsageError
 from batchgen.profile import Profile
 
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
@@ -57,16 +57,28 @@ def resolve_base_url(sources: Sequence[UrlSource], allowed: Sequence[str], profi
     """
     chosen = next((s for s in sources if s.url), None)
     if chosen is None or chosen.url is None:
-        raise UsageError(
-            f"the {profile.name} profile has no default address: "
-            f"pass --base-url, set base_url: in the manifest, or set {BASE_URL_ENV}"
-        )
+        raise NoBaseUrlError(_no_address_message(profile))
     url = chosen.url.rstrip("/")
     if not chosen.operator:
         trusted = [s.url for s in sources if s.operator and s.url] + list(allowed)
         if url_origin(url) not in {url_origin(t) for t in trusted}:
             raise UsageError(_not_allowed_message(url, chosen.origin_of))
     return url
+
+
+def _no_address_message(profile: Profile) -> str:
+    if not profile.retired:
+        return (
+            f"the {profile.name} profile has no default address: "
+            f"pass --base-url, set base_url: in the manifest, or set {BASE_URL_ENV}"
+        )
+    return (
+        f"the {profile.name} profile has no address to send to: {profile.retired}. "
+        "Point batchgen at a relay that serves /v1/videos: --profile new-api (or relay, "
+        f"litellm, sora-app; `batchgen profiles` lists them) with --base-url "
+        f"https://YOUR-RELAY/v1 or {BASE_URL_ENV}; `batchgen doctor --profile P --base-url URL` "
+        "checks a relay without spending anything. Nothing was sent"
+    )
 
 
 def _not_allowed_message(url: str, origin_of: str) -> str:

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchgen.errors import UsageError
-from batchgen.profile import Profile, is_builtin, load_profile
+from batchgen.errors import NoBaseUrlError, UsageError
+from batchgen.profile import Profile
+from batchgen.profile_files import is_builtin, load_profile
 from batchgen.provider.config import (
     BASE_URL_ENV,
     DEFAULT_API_KEY_ENV,
@@ -30,6 +31,7 @@ from batchgen.provider.config import (
 DEFAULT_PROFILE = "openai"
 MOCK_API_KEY = Secret("mock-key")
 SIMULATED_API = "(simulated API)"  # the address shown until the simulated API has started
+NO_ADDRESS = "(no address yet: pass --base-url or set OPENAI_BASE_URL)"
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,12 @@ def provider_for_run(
     record = ProviderRecord(name, "")
     if mock:
         return Provider(profile, SIMULATED_API, MOCK_API_KEY, record, options.request_timeout, True)
-    url = _address(options, profile, manifest_url, name)
+    try:
+        url = _address(options, profile, manifest_url, name)
+    except NoBaseUrlError:
+        if not dry_run:
+            raise
+        url = NO_ADDRESS  # a dry run sends nothing; its plan says an address is missing
     key = None if dry_run else resolve_api_key(options.env, options.api_key_env)
     return Provider(profile, url, key, ProviderRecord(name, url), options.request_timeout)
 
