@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The real LiteLLM proxy (tests/test_litellm.py) in its own venv: its pins would fight ours.
+LITELLM_VENV ?= .venv-litellm
+LITELLM_STAMP := $(LITELLM_VENV)/.installed
+LITELLM_BIN ?= $(abspath $(LITELLM_VENV))/bin/litellm
+export LITELLM_BIN
 
-.PHONY: demo test lint typecheck unit bench clean chromium
+.PHONY: demo test lint typecheck unit bench clean chromium test-litellm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +33,16 @@ chromium:
 	  || echo "chromium is not installed and could not be (needs root and apt-get):" \
 	     "the browser tests will be skipped, or fail when CI=true"
 
+# The pin is pyproject.toml's `litellm` extra (one place); about 60 s and 760 MB. If it cannot
+# be installed, the LiteLLM test is skipped and says why, or fails when CI=true.
+$(LITELLM_STAMP): pyproject.toml | $(STAMP)
+	test -x $(LITELLM_VENV)/bin/python || $(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install --quiet "$$($(BIN)/python -c 'import tomllib; \
+	  print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["litellm"][0])')" \
+	  && touch $@ || echo "litellm could not be installed: tests/test_litellm.py will be skipped," \
+	     "or fail when CI=true"
+
 lint: $(STAMP)
 	$(BIN)/ruff check batchgen tests benchmarks
 	$(BIN)/ruff format --check batchgen tests benchmarks
@@ -35,8 +50,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) chromium
+unit: $(STAMP) chromium $(LITELLM_STAMP)
 	$(BIN)/pytest -q
+
+# Only the tests that run the real LiteLLM proxy (about 30 s once it is installed).
+test-litellm: $(STAMP) $(LITELLM_STAMP)
+	$(BIN)/pytest -q -m litellm -p no:cacheprovider
 
 # Figures, not tests: prints a table (README, "Performance"). `make bench ARGS=--quick` for a smoke run.
 bench: $(STAMP)
@@ -44,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(LITELLM_VENV) demo-output .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -39,7 +39,10 @@ REQUEST_COLUMNS = (*CORE_FIELDS, "image", *KNOWN_EXTRA_FIELDS, "remix_of")
 VARIANT_COLUMNS = {"video": "file", "thumbnail": "thumbnail", "spritesheet": "spritesheet"}
 #: Columns holding a path to a downloaded asset (relative to the cwd of the download).
 ASSET_PATH_COLUMNS = tuple(VARIANT_COLUMNS.values())
-ASSET_COLUMNS = ("expires_at", "file", "file_bytes", "sha256", "thumbnail", "spritesheet")
+#: ``video_url``: the link to the video a relay's retrieve answer gave (downloads use it).
+ASSET_COLUMNS = (
+    "expires_at", "video_url", "file", "file_bytes", "sha256", "thumbnail", "spritesheet",
+)  # fmt: skip
 FIXED_COLUMNS = BOOKKEEPING_COLUMNS + REQUEST_COLUMNS + ASSET_COLUMNS
 
 Changes = dict[str, object]
@@ -72,14 +75,16 @@ def invalid_columns(row: InvalidRow, message: str) -> Changes:
 
 
 def video_changes(video: Video) -> Changes:
-    """The columns a created or retrieved job updates."""
-    return {
+    """The columns a created or retrieved job updates (a link once known is kept: a later
+    answer without one does not blank it)."""
+    changes: Changes = {
         "status": video.status,
         "progress": video.progress,
         "error_code": video.error_code,
         "error_message": video.error_message,
         "expires_at": video.expires_at or "",
     }
+    return {**changes, "video_url": video.video_url} if video.video_url else changes
 
 
 def created_columns(video: Video) -> Changes:

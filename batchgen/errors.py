@@ -118,6 +118,12 @@ class UnresolvedError(ApiError):
     """A create whose outcome could not be looked up; resending it might pay twice."""
 
 
+class ProviderCheckError(BatchgenError):
+    """``doctor`` could not check the provider: it cannot be reached, or it refused the key."""
+
+    exit_code = 2
+
+
 class StopRequested(BatchgenError):
     """A stop signal arrived while waiting (for a request slot, a retry, a source row):
     the request that waited was not sent."""

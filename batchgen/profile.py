@@ -70,6 +70,7 @@ class Profile:
     not_ready: frozenset[int] = frozenset({400, 409})  # content of an unfinished job
     http: HttpMeaning = field(default_factory=HttpMeaning)
     simulated: Simulated = field(default_factory=Simulated)
+    summary: str = ""  # what the profile is for, one line (``batchgen profiles``)
 
     @property
     def all_sizes(self) -> tuple[str, ...]:

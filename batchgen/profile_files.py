@@ -24,7 +24,7 @@ KNOWN_KEYS = frozenset(
         "name", "extends", "retired", "default_base_url", "auth", "can_list",
         "honours_idempotency_key", "refresh_seconds", "defaults", "max_prompt_chars", "seconds",
         "models", "other_models", "extra_fields", "request", "statuses", "video", "not_found",
-        "not_ready", "http", "prices", "simulated",
+        "not_ready", "http", "prices", "simulated", "summary",
     }
 )  # fmt: skip
 MAX_EXTENDS = 8
@@ -168,6 +168,7 @@ def _profile_from_mapping(data: Mapping[str, Any]) -> Profile:
         ),
         http=HttpMeaning.from_yaml(data.get("http") or {}),
         simulated=Simulated.from_yaml(data.get("simulated") or {}, can_list=can_list),
+        summary=str(data.get("summary") or ""),
     )
 
 

@@ -99,6 +99,7 @@ class Simulated:
     not_found_code: str = "not_found"
     video_url: Literal["none", "same", "cdn"] = "none"  # a link in the retrieve answer
     listing: bool = True
+    task_id: bool = False  # answers repeat the id as ``task_id`` (new-api)
 
     @classmethod
     def from_yaml(cls, data: Mapping[str, Any], *, can_list: bool) -> Simulated:
@@ -115,6 +116,7 @@ class Simulated:
             not_found_code=str(not_found.get("code", "not_found")),
             video_url=_video_url(data.get("video_url")),
             listing=can_list,
+            task_id=bool(data.get("task_id", False)),
         )
 
 

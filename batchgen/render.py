@@ -27,9 +27,10 @@ def validation(prepared: Prepared) -> str:
     expanded = len(jobs) + len(outcome.invalid)
     videos = f" expanded to {expanded} videos," if expanded != outcome.rows else ""
     lines = [
+        *warnings(prepared),
         f"{prepared.manifest.path}: {outcome.rows} rows,{videos} {len(jobs)} valid, "
         f"{len(outcome.invalid)} invalid (profile {prepared.profile.name}); "
-        f"{seconds} seconds of video"
+        f"{seconds} seconds of video",
     ]
     if outcome.fitted:
         lines.append(f"images to be fitted to the video size: {len(outcome.fitted)}")
@@ -40,12 +41,18 @@ def validation(prepared: Prepared) -> str:
     return "\n".join(lines)
 
 
+def warnings(prepared: Prepared) -> list[str]:
+    """``warning: …`` lines from validation (a model the profile does not list, …)."""
+    return [f"warning: {line}" for line in prepared.validation.warnings]
+
+
 def plan(result: RunResult) -> str:
     """What a run would do: rows to send, to look up, to skip and why."""
     steps = result.plan
     sends, lookups = steps.with_action(SEND), steps.with_action(RECONCILE)
     outcome = result.prepared.validation
     lines = [
+        *warnings(result.prepared),
         f"dry run against {result.base_url} (profile {result.prepared.profile.name}); "
         f"results file {result.results_path}",
         f"  manifest: {outcome.rows} rows -> {len(outcome.jobs) + len(outcome.invalid)} videos",
@@ -66,7 +73,7 @@ def plan(result: RunResult) -> str:
 
 def summary(result: RunResult) -> str:
     """The closing lines of ``batchgen run``: where the results are and how rows stand."""
-    lines = [f"results: {result.results_path}"]
+    lines = [*warnings(result.prepared), f"results: {result.results_path}"]
     if result.this_run:
         lines.append(f"this run: {_counts(result.this_run)}")
     lines.append(f"all rows: {_counts(result.statuses)}")
@@ -80,14 +87,39 @@ def summary(result: RunResult) -> str:
         )
     if result.follow is not None:
         lines.append(_follow_line(result.follow))
+    held = held_back_seconds(result)
+    if held > 0:
+        lines.append(f"the provider held the run back {duration(held)} (429)")
     if result.stopped_by is not None:
         lines.append(RESUME_HINT)
     return "\n".join(lines)
 
 
+def held_back_seconds(result: RunResult) -> float:
+    """How long the provider's 429s held the run's creates, polls and downloads back."""
+    follow = result.follow.held_back_seconds if result.follow is not None else 0.0
+    return result.tally.held_back_seconds + follow
+
+
+def duration(seconds: float) -> str:
+    """``3 min 20 s``, ``1 h 5 min``, ``12 s``, ``0.4 s``: a wait as people say it."""
+    if seconds < 0.05:
+        return "under 0.1 s"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
 def follow_summary(results: Path, tally: FollowTally, stopped_by: int | None) -> str:
     """The closing lines of ``batchgen poll`` and ``batchgen download``."""
     lines = [f"results: {results}", _follow_line(tally)]
+    if tally.held_back_seconds > 0:
+        lines.append(f"the provider held the run back {duration(tally.held_back_seconds)} (429)")
     if stopped_by is not None:
         lines.append(RESUME_HINT)
     elif tally.timed_out and tally.pending:
@@ -125,6 +157,7 @@ def summary_json(result: RunResult) -> dict[str, object]:
             "all_rows": round(result.cost_of(result.states), 4),
         },
         "possible_duplicates": result.tally.possible_duplicates,
+        "held_back_by_429_seconds": round(held_back_seconds(result), 3),
         "interrupted": result.stopped_by is not None,
         "started": _iso(result.started),
         "finished": _iso(finished),

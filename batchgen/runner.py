@@ -159,7 +159,7 @@ def run(request: RunRequest) -> RunResult:
     if request.dry_run:
         return _dry_run(request, prepared, results, provider.base_url)
     if request.follow is not None:
-        check_follow_settings(request.follow)
+        check_follow_settings(request.follow, prepared.profile)
     with Ledger.open(results, passthrough=prepared.manifest.columns) as ledger:
         if request.follow is not None:
             check_name_template(request.follow, ledger.header)
@@ -347,7 +347,11 @@ async def _endpoint(provider: Provider) -> AsyncIterator[Provider]:
         return
     from batchgen.mock import MockConfig, running_mock
 
-    config = MockConfig(profile=provider.profile, job_duration=MOCK_JOB_SECONDS)
+    # The profile's flavour, with its refresh tick shortened as the jobs are: a demo's pace.
+    refresh = min(provider.profile.refresh_seconds, MOCK_JOB_SECONDS / 4)
+    config = MockConfig.for_profile(
+        provider.profile, job_duration=MOCK_JOB_SECONDS, refresh_seconds=refresh
+    )
     async with running_mock(config) as mock:
         yield replace(provider, base_url=mock.base_url)
 
@@ -382,15 +386,16 @@ class FollowResult:
 def follow_results(request: FollowRequest) -> FollowResult:
     """Poll every unfinished job of a results file, and download the finished ones if asked."""
     provider = provider_for_results(request.provider, request.results)
-    check_follow_settings(request.settings)
+    check_follow_settings(request.settings, provider.profile)
     with Ledger.open(request.results) as ledger:
         check_name_template(request.settings, ledger.header)
         return asyncio.run(_follow(request, provider, ledger))
 
 
-def check_follow_settings(settings: FollowSettings) -> None:
-    """Refuse a bad variant or download folder before the results file is opened."""
-    check_variants(settings.variants)
+def check_follow_settings(settings: FollowSettings, profile: Profile) -> None:
+    """Refuse a bad variant (or one ``profile`` has not) or download folder before the
+    results file is opened."""
+    check_variants(settings.variants, profile)
     if settings.download_dir is not None:
         check_writable_folder(settings.download_dir, "the downloaded videos")
 

@@ -62,6 +62,7 @@ class SubmitTally:
 
     possible_duplicates: int = 0
     interrupted: bool = False
+    held_back_seconds: float = 0.0  # how long the provider's 429s held every worker back
 
 
 class Submitter:
@@ -105,6 +106,7 @@ class Submitter:
         if workers:
             await self._until_done_or_stopped(workers)
         self.tally.interrupted = self._stop.is_set()
+        self.tally.held_back_seconds = self._throttle.pacer.held_back
         return self.tally
 
     async def _until_done_or_stopped(self, workers: list[asyncio.Task[None]]) -> None:
@@ -175,12 +177,13 @@ class Submitter:
     async def _attempt(self, job: Job, create: _Create) -> Video:
         """One try: look up a create that may have been made, else send one."""
         if create.maybe_sent:
-            found = await self._look_up(job)
+            found = await self._look_up(job, create)
             if found is not None:
                 return found
         try:
             return await self._send(job, create)
-        except OutcomeUnknownError:
+        except OutcomeUnknownError as exc:
+            create.lost_answer = exc
             raise
         except ApiError as exc:
             create.maybe_sent, create.last_answer = False, exc  # answered: nothing was made
@@ -190,7 +193,7 @@ class Submitter:
         """Tenacity's wait between tries, cut short by a stop signal (StopRequested)."""
         await sleep_unless_stopped(self._stop, seconds)
 
-    async def _look_up(self, job: Job) -> Video | None:
+    async def _look_up(self, job: Job, create: _Create) -> Video | None:
         state = self._ledger.states.get(job.key, {})
         # the first create that may have been paid for, not the last line's time: retries
         # (and a run that gave up) can come long after it
@@ -212,10 +215,7 @@ class Submitter:
             return lookup.video
         if lookup.outcome == UNKNOWN:
             if not self._settings.resend_unresolved:
-                raise UnresolvedError(
-                    f"a create may have been sent and {lookup.detail}: not resent, to avoid "
-                    "paying twice (check the provider's console; --resend-unresolved sends it)"
-                )
+                raise UnresolvedError(_unresolved_message(job, create, lookup.detail))
             self.tally.possible_duplicates += 1
         return None
 
@@ -276,6 +276,19 @@ class _Create:
 
     maybe_sent: bool  # a create may have reached the provider: look it up before resending
     last_answer: ApiError | None = None  # the provider's last definite "no" (429, 5xx, …)
+    lost_answer: ApiError | None = None  # why this run does not know what its create made
+
+
+def _unresolved_message(job: Job, create: _Create, detail: str) -> str:
+    """Why a row is ``unresolved``, and the ways out of it."""
+    lost = create.lost_answer
+    cause = lost.message if lost is not None else "an earlier run ended before its answer"
+    return (
+        f"a create may have been sent ({cause}) and {detail}: not resent, to avoid paying "
+        "twice. Check the provider's dashboard, then `batchgen resolve RESULTS "
+        f"{job.key} --job-id ID` (the job is there) or `--not-made` (it is not); "
+        "--resend-unresolved sends it without checking"
+    )
 
 
 class _Gate:

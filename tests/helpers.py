@@ -8,18 +8,23 @@ No test file imports another test file; what two of them share lives here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import logging
+import ssl
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TypeVar
 
 import aiohttp
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from batchgen.columns import request_columns, video_changes
@@ -306,3 +311,49 @@ def _outcome(item: Row, folder: Path) -> dict[str, str]:
             file_bytes=str(video.stat().st_size),
         )
     return changes
+
+
+# --- any aiohttp app as a server on 127.0.0.1 ---
+
+
+class AppThread:
+    """Any aiohttp app on 127.0.0.1 in a background thread, optionally behind TLS."""
+
+    def __init__(self, app: web.Application, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._app = app
+        self._ssl = ssl_context
+        self._ready = threading.Event()
+        self._stopped: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.base_url = ""
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
+        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl).start()
+            port = int(runner.addresses[0][1])
+            self.base_url = f"{'https' if self._ssl else 'http'}://127.0.0.1:{port}"
+            self._ready.set()
+            await self._stopped.wait()
+        finally:
+            self._ready.set()
+            await runner.cleanup()
+
+    def __enter__(self) -> AppThread:
+        self._thread.start()
+        assert self._ready.wait(timeout=30) and self.base_url, "the server did not start"
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._loop is not None and self._stopped is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join(timeout=30)

@@ -7,7 +7,10 @@ connection reset after the job was made, a 200 whose body is not JSON or has no 
 alone and all together. Whatever happens, every row must end with a job id or a recorded
 reason, and the server must have made exactly one job per row when it can either honour
 idempotency keys or list its jobs. Where it can do neither, lost creates end ``unresolved``
-and ``--resend-unresolved`` reports exactly the duplicates the server then made.
+and ``--resend-unresolved`` reports exactly the duplicates the server then made. The relay
+flavours (new-api, relay, LiteLLM, app relays: no list, no idempotency, Cloudflare's 520,
+522 and 524 pages) run on 150 rows: lost creates stay ``unresolved`` until ``batchgen
+resolve`` settles them, and then each row has exactly one job.
 
 Timing: high ``--rpm``, tiny ``--backoff``, ``--request-timeout`` 1 s against 2 s slow
 answers; each 1,000-row run takes a few seconds on a 2-core machine.
@@ -19,7 +22,7 @@ import csv
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -106,8 +109,11 @@ def profile_file(folder: Path, provider: Provider) -> Path:
     return path
 
 
-def big_manifest(folder: Path, rows: int = ROWS) -> tuple[Path, dict[str, str]]:
-    """``rows`` rows with distinct prompts (every 50th with an image); key -> prompt."""
+def big_manifest(
+    folder: Path, rows: int = ROWS, seconds: Sequence[str] = ("4", "8", "12")
+) -> tuple[Path, dict[str, str]]:
+    """``rows`` rows with distinct prompts (every 50th with an image), their ``seconds``
+    taken in turn; key -> prompt."""
     make_image(folder / "img" / "portrait.png", (720, 1280))
     make_image(folder / "img" / "landscape.png", (1280, 720))
     lines = [["id", "prompt", "image", "seconds", "size", "campaign"]]
@@ -119,7 +125,7 @@ def big_manifest(folder: Path, rows: int = ROWS) -> tuple[Path, dict[str, str]]:
         if n % 50 == 0:
             image = "img/landscape.png" if landscape else "img/portrait.png"
         size = "1280x720" if landscape else "720x1280"
-        lines.append([key, prompt, image, ("4", "8", "12")[n % 3], size, f"wave-{n % 7}"])
+        lines.append([key, prompt, image, seconds[n % len(seconds)], size, f"wave-{n % 7}"])
         prompts[key] = prompt
     return write_csv(folder / "chaos.csv", lines), prompts
 
@@ -148,7 +154,7 @@ def start_provider(
 
 
 def run_batch(
-    invoke: Invoke, mock: RunningMock, manifest: Path, profile: Path, *extra: str
+    invoke: Invoke, mock: RunningMock, manifest: Path, profile: Path | str, *extra: str
 ) -> tuple[int, str]:
     result = invoke(
         "run", manifest, "--base-url", mock.base_url, "--profile", profile, *FAST, *extra
@@ -321,6 +327,65 @@ def test_without_idempotency_or_listing_bad_bodies_are_unresolved_too(
     check_results(results_of(manifest), mock, prompts)
     assert summary_duplicates(output) == len(unresolved)
     assert mock.state.jobs_created - ROWS == len(unresolved) - phantoms
+
+
+# --------------------------------------------------------------------------- relay flavours
+
+#: Fewer rows than the official runs (``make test`` stays short), every fault at once plus
+#: Cloudflare's pages: 520 and 524 after the job was made, 522 before anything was.
+RELAY_ROWS = 150
+CLOUDFLARE = {"html_520": 0.03, "html_522": 0.04, "html_524": 0.04}
+RELAY_FAULTS = {**ALL_TOGETHER, **CLOUDFLARE}
+RELAY_PROFILES = ("new-api", "relay", "litellm", "sora-app")
+
+
+@pytest.mark.parametrize("provider", [IDEMPOTENT, LISTING], ids=lambda p: p.name)
+def test_cloudflare_pages_where_the_provider_lists_or_honours_keys_make_no_second_job(
+    tmp_path: Path, invoke: Invoke, serve: Callable[[MockConfig], RunningMock], provider: Provider
+) -> None:
+    manifest, prompts = big_manifest(tmp_path, RELAY_ROWS)
+    mock = start_provider(serve, provider, faults(RELAY_FAULTS, seed=20))
+    code, output = run_batch(invoke, mock, manifest, profile_file(tmp_path, provider))
+    assert code == 0, output
+    states = check_results(results_of(manifest), mock, prompts)
+    assert_one_job_per_row(mock, prompts, states)
+
+
+@pytest.mark.parametrize("name", RELAY_PROFILES)
+def test_behind_a_relay_unknown_creates_stay_unresolved_until_resolved_by_hand(
+    tmp_path: Path, invoke: Invoke, serve: Callable[[MockConfig], RunningMock], name: str
+) -> None:
+    """Each built-in relay profile against the simulated API served with its flavour (task
+    ids, flat errors, 429 without Retry-After, no list): every create of unknown outcome is
+    ``unresolved``, none is resent, none is ``rejected``; once the user has settled each
+    from the dashboard (``batchgen resolve``), the next run makes exactly one job per row."""
+    profile = load_profile(name)
+    manifest, prompts = big_manifest(tmp_path, RELAY_ROWS, profile.seconds)
+    mock = serve(MockConfig.for_profile(profile, faults=faults(RELAY_FAULTS, seed=21)))
+    code, output = run_batch(invoke, mock, manifest, name)
+    assert code == 1, output
+    results = results_of(manifest)
+    states = check_results(results, mock, prompts)
+    unresolved = sorted(k for k, s in states.items() if s["status"] == "unresolved")
+    assert {s["status"] for k, s in states.items() if k not in unresolved} <= PROVIDER_STATUSES
+    assert 0.05 * RELAY_ROWS < len(unresolved) < 0.4 * RELAY_ROWS
+    assert max(mock.state.job_count_by_prompt().values()) == 1  # nothing paid twice
+
+    before = mock.state.create_requests
+    code, output = run_batch(invoke, mock, manifest, name)  # the next night resends none
+    assert code == 1, output
+    assert mock.state.create_requests == before
+
+    made = {job["prompt"]: job_id for job_id, job in mock.state.jobs.items()}  # the dashboard
+    for key in unresolved:
+        job_id = made.get(prompts[key])
+        how = ("--job-id", job_id) if job_id else ("--not-made",)
+        assert invoke("resolve", results, key, *how).exit_code == 0
+    mock.config.faults = Faults()
+    code, output = run_batch(invoke, mock, manifest, name)
+    assert code == 0, output
+    states = check_results(results, mock, prompts)
+    assert_one_job_per_row(mock, prompts, states)
 
 
 # --------------------------------------------------------------------------- a lower rate limit

@@ -4,6 +4,9 @@ The runner is the real ``python -m batchgen run`` in a subprocess; the simulated
 in this process (a :class:`MockThread`) so the test can count what it made. The provider
 lists its jobs but ignores idempotency keys — the hard case, where only the ``submitting``
 intent in the results file and the provider's list stand between a crash and paying twice.
+The relay variant (each built-in relay profile, fewer trials) has no list at all: a row
+killed mid-create ends ``unresolved`` and is sent again only once ``batchgen resolve``
+settled it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pytest
 
 from batchgen.ledger import read_ledger
 from batchgen.mock import MockConfig, MockThread, RunningMock
+from batchgen.profile_files import load_profile
 from batchgen.seal import load_seal
 from tests.helpers import API_KEY, write_csv
 
@@ -83,14 +87,16 @@ class Batch:
     mock: RunningMock
     rows: int = ROWS
     prompts: dict[str, str] = field(default_factory=dict)
+    profile: str = "openai"
 
     def __post_init__(self) -> None:
         self.folder.mkdir(exist_ok=True)
         lines = [["id", "prompt", "seconds"]]
+        seconds = load_profile(self.profile).seconds
         for n in range(self.rows):
             key = f"k{n:03d}"
             self.prompts[key] = f"{self.folder.name}: shot {n} of a lighthouse in a storm"
-            lines.append([key, self.prompts[key], ("4", "8", "12")[n % 3]])
+            lines.append([key, self.prompts[key], seconds[n % len(seconds)]])
         write_csv(self.folder / "night.csv", lines)
 
     @property
@@ -103,7 +109,7 @@ class Batch:
 
     def command(self, *extra: str) -> list[str]:
         args = ["run", str(self.manifest), "--base-url", self.mock.base_url, *RUN_OPTIONS]
-        return [sys.executable, "-m", "batchgen", *args, *extra]
+        return [sys.executable, "-m", "batchgen", *args, "--profile", self.profile, *extra]
 
     def start(self, command: list[str] | None = None) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -206,6 +212,67 @@ def test_sigkill_at_random_moments_never_pays_twice_nor_loses_a_row(
         batch.check()
     assert caught_mid_create >= 3, "the kills never landed between an intent and its answer"
     assert seal_lagged >= 3, "the kills never left lines the seal did not cover yet"
+
+
+RELAY_PROFILES = ("new-api", "relay", "litellm", "sora-app")
+RELAY_TRIALS = 4  # per profile: fewer than the official runs, so make test stays short
+
+
+@pytest.fixture
+def relay() -> Iterator[Callable[[str], RunningMock]]:
+    """Fresh simulated relays served with a profile's flavour (no list, no idempotency)."""
+    threads: list[MockThread] = []
+
+    def start(name: str) -> RunningMock:
+        thread = MockThread(MockConfig.for_profile(load_profile(name), latency=0.01))
+        threads.append(thread)
+        return thread.__enter__()
+
+    yield start
+    for thread in threads:
+        thread.__exit__(None, None, None)
+
+
+def resolve_from_dashboard(batch: Batch, key: str) -> None:
+    """What the user does for an unresolved row: look in the relay's dashboard (the
+    simulated API's jobs), then ``batchgen resolve`` with the job, or ``--not-made``."""
+    found = [i for i, job in batch.mock.state.jobs.items() if job["prompt"] == batch.prompts[key]]
+    how = ["--job-id", found[0]] if found else ["--not-made"]
+    command = [sys.executable, "-m", "batchgen", "resolve", str(batch.results), key, *how]
+    done = subprocess.run(command, capture_output=True, timeout=PROCESS_TIMEOUT)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+@pytest.mark.parametrize("name", RELAY_PROFILES)
+def test_sigkill_behind_a_relay_that_cannot_list_never_pays_twice_and_resolve_settles_it(
+    tmp_path: Path, relay: Callable[[str], RunningMock], name: str
+) -> None:
+    """Killed mid-create, a row's job may exist where nothing can list it: the rerun leaves
+    it ``unresolved`` (exit 1) and resends nothing; settled by hand, the next run ends with
+    exactly one job per row."""
+    rng = random.Random(f"relay-{name}")
+    settled = 0
+    for trial in range(RELAY_TRIALS):
+        batch = Batch(tmp_path / f"trial-{trial:02d}", relay(name), profile=name)
+        process = batch.start()
+        target = ledger_lines(batch.results) + rng.randint(1, ROWS)
+        wait_for(lines_or_exit(batch.results, target, process))
+        process.send_signal(signal.SIGKILL)
+        finish(process)
+        done = batch.run_to_completion()
+        assert b"Traceback" not in done.stderr, done.stderr.decode()
+        states = read_ledger(batch.results)
+        unresolved = sorted(k for k, s in states.items() if s["status"] == "unresolved")
+        assert done.returncode == (1 if unresolved else 0), done.stderr.decode()
+        assert {s["status"] for k, s in states.items() if k not in unresolved} <= PROVIDER_STATUSES
+        assert max(batch.mock.state.job_count_by_prompt().values()) == 1  # none paid twice
+        for key in unresolved:
+            resolve_from_dashboard(batch, key)
+        settled += len(unresolved)
+        done = batch.run_to_completion()
+        assert done.returncode == 0, done.stderr.decode()
+        batch.check()
+    assert settled >= 1, "the kills never left a create of unknown outcome"
 
 
 # --------------------------------------------------------------------------- SIGTERM

@@ -10,16 +10,13 @@ for a hostile relay or a CDN, and an https server with a self-signed certificate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 
 import aiohttp
 import pytest
@@ -33,55 +30,12 @@ from batchgen.profile import Profile
 from batchgen.profile_files import load_profile, parse_profile
 from batchgen.provider.client import VideoClient
 from batchgen.provider.config import Secret
-from tests.helpers import API_KEY, Invocation, Invoke, make_image, write_csv
+from tests.helpers import API_KEY, AppThread, Invocation, Invoke, make_image, write_csv
 
 StartMock = Callable[..., RunningMock]
 FAST = ("--rpm", "100000", "--backoff", "0.01", "--max-attempts", "2")
 #: Fragments of the key that must not appear either (a key cut in half is still a leak).
 KEY_FRAGMENTS = (API_KEY, API_KEY[len(API_KEY) // 4 : -len(API_KEY) // 4])
-
-
-class AppThread:
-    """Any aiohttp app on 127.0.0.1 in a background thread, optionally behind TLS."""
-
-    def __init__(self, app: web.Application, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._app = app
-        self._ssl = ssl_context
-        self._ready = threading.Event()
-        self._stopped: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.base_url = ""
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    async def _serve(self) -> None:
-        self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
-        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl).start()
-            port = int(runner.addresses[0][1])
-            self.base_url = f"{'https' if self._ssl else 'http'}://127.0.0.1:{port}"
-            self._ready.set()
-            await self._stopped.wait()
-        finally:
-            self._ready.set()
-            await runner.cleanup()
-
-    def __enter__(self) -> AppThread:
-        self._thread.start()
-        assert self._ready.wait(timeout=30) and self.base_url, "the server did not start"
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._loop is not None and self._stopped is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._stopped.set)
-        self._thread.join(timeout=30)
 
 
 def manifest(folder: Path, rows: int = 2) -> Path:

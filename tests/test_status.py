@@ -26,11 +26,11 @@ from batchgen.status import (
 
 ALL_STATUSES = {value for name, value in vars(Status).items() if name.isupper()}
 
-#: The header of a new results file, as every earlier version wrote it.
+#: The header of a new results file (older files keep the header they were written with).
 HEADER = (
     "key,row,job_id,status,progress,error_code,error_message,attempts,timestamp,"
     "submitted_at,model,prompt,seconds,size,image,style,watermark,private,remix_of,"
-    "expires_at,file,file_bytes,sha256,thumbnail,spritesheet"
+    "expires_at,video_url,file,file_bytes,sha256,thumbnail,spritesheet"
 )
 
 

@@ -166,6 +166,21 @@ def report_command(
             click.echo(f"wrote {write(loaded, path)}")
 
 
+@cli.command("resolve")
+@click.argument("results", type=EXISTING_FILE)
+@click.argument("key")
+@click.option("--job-id", help="The job the provider's dashboard shows for KEY: adopt it.")
+@click.option(
+    "--not-made", is_flag=True, help="The provider made no job for KEY: send it next run."
+)
+def resolve_command(results: Path, key: str, job_id: str | None, not_made: bool) -> None:
+    """Settle the unresolved row KEY of RESULTS by hand, once the provider's dashboard
+    showed whether its create made a job. Sends nothing."""
+    from batchgen.settle import settle
+
+    click.echo(settle(results, key, job_id=job_id, not_made=not_made).summary(results))
+
+
 @cli.command("repair")
 @click.argument("results", type=EXISTING_FILE)
 def repair_command(results: Path) -> None:
@@ -176,9 +191,69 @@ def repair_command(results: Path) -> None:
     click.echo(repair_results(results).summary())
 
 
+@cli.command("doctor")
+@click.option("--profile", help="Profile to check: openai, new-api, relay, litellm, FILE.")
+@click.option("--base-url", help="Provider address (default: $OPENAI_BASE_URL, the profile's).")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Key variable.")
+@click.option("--allow-insecure", is_flag=True, help="Allow a plain http:// base URL.")
+@click.option("--allow-base-url", "allowed", multiple=True, metavar="URL", help="Trust origin.")
+@click.option("--job-id", help="A finished job of yours: also check its status and content.")
+def doctor_command(
+    profile: str | None,
+    base_url: str | None,
+    api_key_env: str,
+    allow_insecure: bool,
+    allowed: tuple[str, ...],
+    job_id: str | None,
+) -> None:
+    """Check a provider against a profile with GET requests only (never a create): exit 0
+    when every setting fits, 1 when one does not, 2 when it cannot be reached or refuses
+    the key."""
+    import os
+
+    from batchgen.doctor import check_provider, doctor_provider
+
+    options = ProviderOptions(
+        env=dict(os.environ),
+        profile=profile,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        allow_insecure=allow_insecure,
+        allowed_base_urls=allowed,
+        request_timeout=30.0,
+    )
+    report = check_provider(doctor_provider(options), job_id)
+    click.echo(report.render())
+    sys.exit(report.exit_code)
+
+
+@cli.command("profiles")
+@click.argument("profile", required=False)
+def profiles_command(profile: str | None) -> None:
+    """List the built-in provider profiles, or show PROFILE (a name or a YAML file) in full:
+    models, sizes, seconds, prices, fields and capabilities. Sends nothing."""
+    from batchgen.profile_show import profile_details, profile_list
+
+    click.echo(profile_list() if profile is None else profile_details(profile))
+
+
 @cli.command("serve-mock")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--profile", default="openai", show_default=True, help="Profile to validate against.")
+@click.option(
+    "--flavor",
+    "--flavour",
+    "--profile",
+    "flavor",
+    default="openai",
+    show_default=True,
+    help="Profile (name or YAML file) whose provider to behave as: ids, words, errors, links.",
+)
+@click.option(
+    "--refresh-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="How often a job's status changes there (default: the profile's).",
+)
 @click.option(
     "--job-seconds",
     type=float,
@@ -195,14 +270,21 @@ def repair_command(results: Path) -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for injected faults.")
 def serve_mock_command(
-    port: int, profile: str, job_seconds: float, fault_rate: float, seed: int
+    port: int,
+    flavor: str,
+    refresh_seconds: float | None,
+    job_seconds: float,
+    fault_rate: float,
+    seed: int,
 ) -> None:
-    """Run the simulated video API on 127.0.0.1 (stop with Ctrl-C)."""
+    """Run the simulated video API on 127.0.0.1 as PROFILE's provider serves it (Ctrl-C stops)."""
     from batchgen.mock import MockConfig, common_faults, serve_forever
     from batchgen.profile_files import load_profile
 
+    profile = load_profile(flavor)
+    timing = {} if refresh_seconds is None else {"refresh_seconds": refresh_seconds}
     faults = common_faults(fault_rate, seed)
-    config = MockConfig(profile=load_profile(profile), faults=faults, job_duration=job_seconds)
+    config = MockConfig.for_profile(profile, faults=faults, job_duration=job_seconds, **timing)
     serve_forever(config, port=port)
 
 

@@ -22,7 +22,7 @@ import click
 from batchgen.errors import UsageError
 from batchgen.follow.follower import FollowSettings
 from batchgen.provider.resolve import ProviderOptions
-from batchgen.provider.retry import RetrySettings
+from batchgen.provider.retry import DEFAULT_GIVE_UP_AFTER, RetrySettings
 from batchgen.runner import FollowRequest, RunRequest
 from batchgen.submit import SubmitSettings
 
@@ -75,10 +75,13 @@ class Workers:
     grace: float
 
 
-def _workers(concurrency: int, max_attempts: int, backoff: float, grace: float) -> Workers:
-    return Workers(
-        concurrency, RetrySettings(max_attempts=max_attempts, backoff_base=backoff), grace
+def _workers(
+    concurrency: int, max_attempts: int, backoff: float, grace: float, give_up_after: float
+) -> Workers:
+    retry = RetrySettings(
+        max_attempts=max_attempts, backoff_base=backoff, give_up_after=give_up_after
     )
+    return Workers(concurrency, retry, grace)
 
 
 def _provider(
@@ -291,7 +294,14 @@ provider_options = options(
         type=click.IntRange(1, 100),
         default=6,
         show_default=True,
-        help="Tries per request before giving up on it.",
+        help="Tries per request before giving up on it (429s do not count: see --give-up-after).",
+    ),
+    click.option(
+        "--give-up-after",
+        type=SECONDS,
+        default=DEFAULT_GIVE_UP_AFTER,
+        show_default=True,
+        help="Seconds a request waits through 429s (they cost nothing) before giving up.",
     ),
     click.option(
         "--backoff",

@@ -28,6 +28,7 @@ from batchgen.errors import ApiError, NotFoundError, RejectedError, RetryableErr
 from batchgen.follow.naming import FileNamer
 from batchgen.follow.poll import AUTH_FAILURES, paced
 from batchgen.ledger import Ledger
+from batchgen.profile import Profile
 from batchgen.provider.client import Download, VideoClient
 from batchgen.provider.pacing import Throttle
 from batchgen.provider.retry import RetrySettings
@@ -40,17 +41,30 @@ NOT_READY_STATUSES = frozenset({400, 409})
 GONE_STATUS = 410
 
 
-def check_variants(variants: Sequence[str]) -> tuple[str, ...]:
-    """The variants to fetch, video first; raises :class:`UsageError` for an unknown one."""
+def check_variants(variants: Sequence[str], profile: Profile | None = None) -> tuple[str, ...]:
+    """The variants to fetch, video first; raises :class:`UsageError` for an unknown one,
+    or a preview ``profile``'s provider does not make (its answer would be the whole video
+    again, or nothing)."""
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise UsageError(f"unknown variant {unknown[0]!r} (use any of: {', '.join(VARIANTS)})")
-    return (VIDEO, *dict.fromkeys(v for v in variants if v != VIDEO))
+    wanted = (VIDEO, *dict.fromkeys(v for v in variants if v != VIDEO))
+    absent = [v for v in wanted[1:] if profile is not None and v not in profile.video.previews]
+    if absent and profile is not None:
+        has = ", ".join(profile.video.previews) or "no previews"
+        raise UsageError(
+            f"--variant {absent[0]}: the {profile.name} profile's provider has no such preview "
+            f"(it has {has}); download the video alone"
+        )
+    return wanted
 
 
-def is_not_ready(error: ApiError) -> bool:
-    """A content answer that means "not yet" (a relay's 400/409), not a final failure."""
-    return isinstance(error, RejectedError) and error.status in NOT_READY_STATUSES
+def is_not_ready(error: ApiError, statuses: frozenset[int] = NOT_READY_STATUSES) -> bool:
+    """A content answer that means "not yet" (a relay's 400/409: the profile's
+    ``not_ready``), not a final failure."""
+    if isinstance(error, NotFoundError):  # new-api's 400 task_not_exist: no such job
+        return False
+    return isinstance(error, RejectedError) and error.status in statuses
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,7 @@ class Downloader:
         self._throttle = throttle
         self._retry = retry
         self._namer = namer
-        self.variants = check_variants(variants)
+        self.variants = check_variants(variants, client.profile)
         self._wall = wall  # compared with the provider's expires_at (Unix time)
         self._logger = logger
 
@@ -109,7 +123,10 @@ class Downloader:
         written: list[Download] = []
         if VIDEO in missing:
             try:
-                video = await self._get(state["job_id"], stem, VIDEO)
+                link = await self._video_link(key)
+                if link is None:
+                    return self._not_downloadable(key)
+                video = await self._get(state["job_id"], stem, VIDEO, link)
             except ApiError as exc:
                 return self._video_failed(key, exc)
             self._ledger.record(key, video_file_columns(video))
@@ -139,13 +156,41 @@ class Downloader:
         expires_at = state.get("expires_at", "")
         return expires_at.isdigit() and int(expires_at) <= self._wall()
 
-    async def _get(self, job_id: str, stem: str, variant: str) -> Download:
+    async def _video_link(self, key: str) -> str | None:
+        """The link to the video ("" for the content endpoint), or None when there is no way
+        to it yet. A profile without a content endpoint needs the link from the retrieve
+        answer: when the results file has none (an older file, an answer that had none
+        then), the job is retrieved once more to find it."""
+        state = self._ledger.states[key]
+        link = state.get("video_url", "")
+        if self._client.can_download(VIDEO, link):
+            return link
+        job_id = state["job_id"]
+        video = await paced(self._throttle, self._retry, lambda: self._client.retrieve(job_id))
+        if not video.video_url:
+            return None
+        self._ledger.record(key, {"video_url": video.video_url})
+        return video.video_url
+
+    def _not_downloadable(self, key: str) -> FetchResult:
+        """A completed job whose video has no known address yet: it stays completed."""
+        video = self._client.profile.video
+        self._logger.warning(
+            "download %s: not downloadable yet: the provider's answer has no link to the video "
+            "(looked at %s) and the %s profile has no content endpoint",
+            key,
+            ", ".join(video.url_fields) or "no url_fields",
+            self._client.profile.name,
+        )
+        return FetchResult(self._ledger.states[key]["status"], again=True)
+
+    async def _get(self, job_id: str, stem: str, variant: str, link: str = "") -> Download:
         dest = self._namer.path(stem, variant)
         dest.parent.mkdir(parents=True, exist_ok=True)
         return await paced(
             self._throttle,
             self._retry,
-            lambda: self._client.download(job_id, dest, variant=variant),
+            lambda: self._client.download(job_id, dest, variant=variant, link=link),
         )
 
     async def _previews(
@@ -171,7 +216,7 @@ class Downloader:
         """Classify a failed video download: expired, lost, not ready yet, or an error."""
         _raise_if_auth(error)
         state = self._ledger.states[key]
-        if is_not_ready(error):
+        if is_not_ready(error, self._client.profile.not_ready):
             self._logger.info("download %s: not ready yet (%s)", key, error.message)
             return FetchResult(state["status"], again=True)
         final = _final_status(error, link_expired=self._link_expired(state))

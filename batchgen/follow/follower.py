@@ -80,6 +80,7 @@ class FollowTally:
     errors: int = 0  # polls or downloads given up on in this run (see the log)
     timed_out: bool = False
     interrupted: bool = False
+    held_back_seconds: float = 0.0  # how long the provider's 429s held polls and downloads
 
     @property
     def followed(self) -> int:
@@ -148,7 +149,7 @@ class _Follower:
         self._timing = timing
         self._halt = asyncio.Event()  # stop, timeout or a task's unexpected error
         # after a halt, a poll or download not yet on the wire is not sent at all
-        pacer = Pacer(settings.poll_rpm, clock=timing.clock, sleep=timing.sleep)
+        pacer = self._pacer = Pacer(settings.poll_rpm, clock=timing.clock, sleep=timing.sleep)
         throttle = Throttle(pacer, settings.concurrency, stop=self._halt)
         self._poller = Poller(client, ledger, throttle, settings.retry, logger=logger)
         self._downloader = _downloader(client, ledger, settings, throttle, timing, logger)
@@ -310,6 +311,7 @@ class _Follower:
             else:
                 tally.statuses[self._ledger.states[key]["status"]] += 1
         tally.timed_out = tally.timed_out and tally.pending > 0
+        tally.held_back_seconds = self._pacer.held_back
         return tally
 
 

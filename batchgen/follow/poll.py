@@ -2,8 +2,10 @@
 
 A poll goes through the same throttle (concurrency cap, even pacing, shared 429 pause)
 and retry policy as a create. The ledger gets a line only when the job's status or
-progress moved, so a night of polling a slow job does not bury its history. A 404 means
-the provider no longer knows the job: it is ``lost``, which is final.
+progress moved, so a night of polling a slow job does not bury its history. "No such
+job" as the profile says it looks (a 404, new-api's 400 ``task_not_exist``) means the
+provider no longer knows the job: it is ``lost``, which is final. A 429 is waited through
+(within ``--give-up-after``), never counted as a failed try.
 """
 
 from __future__ import annotations

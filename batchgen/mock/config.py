@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 from batchgen.profile import Profile
 from batchgen.profile_files import load_profile
@@ -12,6 +13,7 @@ FAULT_ENDPOINTS = frozenset({"create", "retrieve", "list", "content"})
 FAULT_NAMES = (
     "error_429", "error_500", "error_503", "html_502",
     "reset_after_create", "slow", "bad_json", "missing_id", "cut_stream",
+    "html_520", "html_522", "html_524",
 )  # fmt: skip
 
 
@@ -37,6 +39,10 @@ class Faults:
     bad_json: float = 0.0
     missing_id: float = 0.0
     cut_stream: float = 0.0  # content: the connection drops halfway through the video
+    # Cloudflare's pages in front of a relay (appended last so older seeds draw the same):
+    html_520: float = 0.0  # the job was created, the answer garbled
+    html_522: float = 0.0  # the relay was never reached: nothing created
+    html_524: float = 0.0  # the job was created, the answer lost to a timeout
     endpoints: frozenset[str] = frozenset({"create"})
 
 
@@ -74,3 +80,50 @@ class MockConfig:
     content_delay: float = 0.0  # seconds after completion before content is served
     chunk_delay: float = 0.0  # seconds between chunks of a video: a slow CDN
     expired_status: int = 410  # content after expiry (some providers answer 404)
+    # The provider's flavour (see :meth:`for_profile`); the defaults are OpenAI's.
+    id_length: int = 24
+    progress_format: Literal["number", "percent"] = "number"  # 100 or "100%"
+    task_id: bool = False  # answers repeat the id as ``task_id``, as new-api's do
+    error_shape: Literal["openai", "flat"] = "openai"
+    rate_limit_message: str | None = None  # None: OpenAI's own messages
+    retry_after: bool = True  # its 429 carries Retry-After / retry-after-ms
+    not_found_status: int = 404
+    not_found_code: str = "video_not_found"
+    refresh_seconds: float = 0.0  # retrieve shows the job as of the last refresh tick
+    content_endpoint: bool = True  # GET /v1/videos/{id}/content exists
+    download_link: bool = False  # GET /v1/videos/{id}/download answers JSON {video_url, url}
+    video_url: Literal["none", "same", "cdn"] = "none"  # a link in the retrieve answer
+    previews: tuple[str, ...] = ("thumbnail", "spritesheet")  # others: the video is sent
+
+    @classmethod
+    def for_profile(cls, profile: Profile, **overrides: Any) -> MockConfig:
+        """The simulated API as ``profile``'s provider serves it; ``overrides`` win.
+
+        Everything comes from the profile's data (``simulated``, ``can_list``,
+        ``refresh_seconds``, ``video``, ``not_ready``), never from its name.
+        """
+        flavour = profile.simulated
+        values: dict[str, Any] = {
+            "profile": profile,
+            "listing": profile.can_list and flavour.listing,
+            "status_words": dict(flavour.status_words),
+            "id_prefix": flavour.id_prefix,
+            "id_length": flavour.id_length,
+            "progress_format": flavour.progress,
+            "task_id": flavour.task_id,
+            "error_shape": flavour.error_shape,
+            "rate_limit_message": flavour.rate_limit_message,
+            "retry_after": flavour.retry_after,
+            "not_found_status": flavour.not_found_status,
+            "not_found_code": flavour.not_found_code,
+            "refresh_seconds": profile.refresh_seconds,
+            "content_endpoint": profile.video.content_endpoint,
+            "download_link": bool(profile.video.json_link_fields),
+            "video_url": flavour.video_url,
+            "previews": profile.video.previews,
+            "not_ready_status": max(profile.not_ready, default=409),
+        }
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown MockConfig setting(s): {', '.join(sorted(unknown))}")
+        return cls(**{**values, **overrides})

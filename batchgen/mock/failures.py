@@ -1,10 +1,14 @@
-"""Error answers in OpenAI's shape, raised anywhere in a handler as :class:`ApiFailure`."""
+"""Error answers, raised anywhere in a handler as :class:`ApiFailure`: in OpenAI's shape
+``{"error": {…}}``, or new-api's flat ``{"code", "message", "data"}``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from aiohttp import web
+
+ErrorShape = Literal["openai", "flat"]
 
 
 class ApiFailure(Exception):
@@ -25,8 +29,11 @@ class ApiFailure(Exception):
         self.kind = kind
         self.headers = dict(headers or {})
 
-    def response(self) -> web.Response:
-        """This failure as the JSON answer a client receives."""
+    def response(self, shape: ErrorShape = "openai") -> web.Response:
+        """This failure as the JSON answer a client receives, in the provider's ``shape``."""
+        if shape == "flat":
+            flat = {"code": self.code or self.kind, "message": self.message, "data": None}
+            return web.json_response(flat, status=self.status, headers=self.headers)
         body = {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}
         return web.json_response({"error": body}, status=self.status, headers=self.headers)
 
@@ -48,10 +55,13 @@ def invalid_value(name: str, value: object, allowed: tuple[str, ...]) -> ApiFail
     return ApiFailure(400, message, param=name, code="invalid_value")
 
 
-def rate_limited(message: str, *, retry_after: str, retry_after_ms: int) -> ApiFailure:
-    """A 429 with both retry headers (seconds and milliseconds)."""
-    headers = {"Retry-After": retry_after, "retry-after-ms": str(retry_after_ms)}
-    return ApiFailure(429, message, code="rate_limit_exceeded", kind="requests", headers=headers)
+def rate_limited(
+    message: str, *, retry_after: str, retry_after_ms: int, headers: bool = True
+) -> ApiFailure:
+    """A 429 with both retry headers (seconds and milliseconds), or with none when the
+    provider sends none (``headers`` False, as new-api's and app relays' 429s)."""
+    retry = {"Retry-After": retry_after, "retry-after-ms": str(retry_after_ms)} if headers else {}
+    return ApiFailure(429, message, code="rate_limit_exceeded", kind="requests", headers=retry)
 
 
 def invalid_url(request: web.Request) -> ApiFailure:

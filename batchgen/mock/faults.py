@@ -18,6 +18,12 @@ CDN_502_PAGE = (
     "<html><head><title>502 Bad Gateway</title></head><body>"
     "<center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>"
 )
+#: Cloudflare's pages for an origin that failed it, by status (cloudflare-5xx-errors).
+CLOUDFLARE_PAGES = {
+    520: "Web server is returning an unknown error",
+    522: "Connection timed out",
+    524: "A timeout occurred",
+}
 # The fault drawn for the request being handled (each request runs in its own task), for
 # faults a handler applies itself, such as cutting a stream halfway.
 CURRENT_FAULT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -37,10 +43,12 @@ def check_rate_window(app: web.Application) -> None:
         window.append(now)
         return
     wait = window[0] + RATE_WINDOW - now
+    config = app[CONFIG_KEY]
     raise rate_limited(
-        f"Rate limit reached: {limit} requests per minute.",
+        config.rate_limit_message or f"Rate limit reached: {limit} requests per minute.",
         retry_after=str(max(1, math.ceil(wait))),
         retry_after_ms=max(1, math.ceil(wait * 1000)),
+        headers=config.retry_after,
     )
 
 
@@ -62,9 +70,10 @@ def early_fault(fault: str | None, config: MockConfig) -> web.Response | None:
     if fault == "error_429":
         seconds = config.faults.retry_after_seconds
         raise rate_limited(
-            "Rate limit reached for requests.",
+            config.rate_limit_message or "Rate limit reached for requests.",
             retry_after=f"{seconds:g}",
             retry_after_ms=max(0, round(seconds * 1000)),
+            headers=config.retry_after,
         )
     if fault == "error_500":
         message = "The server had an error while processing your request. Sorry about that!"
@@ -74,6 +83,8 @@ def early_fault(fault: str | None, config: MockConfig) -> web.Response | None:
         raise ApiFailure(503, message, kind="server_error", code="service_unavailable")
     if fault == "html_502":
         return web.Response(status=502, text=CDN_502_PAGE, content_type="text/html")
+    if fault == "html_522":  # the relay was never reached: nothing was created
+        return cloudflare_page(522)
     if fault == "bad_json":
         # Labelled JSON but not JSON: a client must not trust the content type.
         body = "<!DOCTYPE html><html><body>upstream returned an invalid response</body></html>"
@@ -91,7 +102,20 @@ async def late_fault(
         drop_connection(request)
     elif fault == "slow":
         await asyncio.sleep(config.faults.slow_seconds)
+    elif fault in ("html_520", "html_524"):  # the job exists; the answer is garbled or lost
+        return cloudflare_page(int(fault.removeprefix("html_")))
     return response
+
+
+def cloudflare_page(status: int) -> web.Response:
+    """The HTML error page Cloudflare answers with when the origin behind it failed."""
+    title = f"{status}: {CLOUDFLARE_PAGES[status]}"
+    page = (
+        f"<!DOCTYPE html><html><head><title>relay.example.com | {title}</title></head>"
+        f"<body><h1>{CLOUDFLARE_PAGES[status]}</h1><span>Error code {status}</span>"
+        "<p>Cloudflare Ray ID: 8c1f0e2b7a9d4e31</p></body></html>"
+    )
+    return web.Response(status=status, text=page, content_type="text/html")
 
 
 def drop_connection(request: web.Request) -> None:

@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from batchgen.mock.config import MockConfig
-from batchgen.mock.failures import ApiFailure, bad, invalid_url, invalid_value, unknown_parameter
-from batchgen.mock.faults import CURRENT_FAULT, drop_connection
-from batchgen.mock.lifecycle import advance, is_expired, lookup, new_job, view
-from batchgen.mock.media import CHUNK_BYTES, fake_mp4, preview, small_copy
+from batchgen.mock.delivery import check_ready, delivery_routes, public, stream_video
+from batchgen.mock.failures import bad, invalid_url, invalid_value, unknown_parameter
+from batchgen.mock.faults import CURRENT_FAULT
+from batchgen.mock.lifecycle import advance, lookup, new_job, observed_at
+from batchgen.mock.media import preview, small_copy
 from batchgen.mock.requests import read_body, validate_create, validate_prompt, validate_upload
 from batchgen.mock.state import CONFIG_KEY, STATE_KEY
 
 
-def routes() -> list[web.RouteDef]:
-    """Every endpoint, named as the middleware and the faults' ``endpoints`` know them."""
-    return [
+def routes(config: MockConfig) -> list[web.RouteDef]:
+    """Every endpoint ``config``'s flavour has, named as the middleware and the faults'
+    ``endpoints`` know them. A provider that cannot list or has no /content route lacks
+    the route, so it answers as for any unknown path."""
+    found = [
         web.post("/v1/videos", _create, name="create"),
-        web.get("/v1/videos", _list, name="list", allow_head=False),
         web.get("/v1/videos/{video_id}", _retrieve, name="retrieve", allow_head=False),
         web.delete("/v1/videos/{video_id}", _delete, name="delete"),
-        web.get("/v1/videos/{video_id}/content", _content, name="content", allow_head=False),
         web.post("/v1/videos/{video_id}/remix", _remix, name="remix"),
     ]
+    if config.listing:
+        found.append(web.get("/v1/videos", _list, name="list", allow_head=False))
+    if config.content_endpoint:
+        path = "/v1/videos/{video_id}/content"
+        found.append(web.get(path, _content, name="content", allow_head=False))
+    return found + delivery_routes(config)
 
 
 async def _create(request: web.Request) -> web.Response:
     """``POST /v1/videos``: validate, honour Idempotency-Key, create a queued job."""
     config, state = request.app[CONFIG_KEY], request.app[STATE_KEY]
-    raw, upload = await read_body(request)
+    raw, upload = await read_body(request, config.profile.image_field)
     fields = validate_create(raw, config.profile)
     if upload is not None:
         validate_upload(upload, fields["size"])
@@ -40,7 +45,7 @@ async def _create(request: web.Request) -> web.Response:
     job = state.jobs[job_id]
     if upload is not None and "_look" not in job:
         job["_look"] = small_copy(upload.data)  # previews look like the reference image
-    return web.json_response(view(job, config))
+    return web.json_response(public(request, job))
 
 
 def _idempotent_create(request: web.Request, make: Callable[[], str]) -> str:
@@ -61,10 +66,10 @@ def _idempotent_create(request: web.Request, make: Callable[[], str]) -> str:
 async def _list(request: web.Request) -> web.Response:
     """``GET /v1/videos``: a page of jobs, newest first unless ``order=asc``."""
     config, state = request.app[CONFIG_KEY], request.app[STATE_KEY]
-    if not config.listing:
+    if not config.listing:  # the route exists only when listing; kept for a config changed later
         raise invalid_url(request)
     limit, order, after = _list_params(request)
-    now = state.clock()
+    now = observed_at(config, state.clock())
     for job in state.jobs.values():
         advance(job, config, now)
     ordered = sorted(state.jobs.values(), key=lambda j: (j["created_at"], j["_sequence"]))
@@ -75,7 +80,7 @@ async def _list(request: web.Request) -> web.Response:
         if after not in ids:
             raise bad("after", "invalid_value", f"Invalid 'after': no video with id '{after}'.")
         ordered = ordered[ids.index(after) + 1 :]
-    page = [view(job, config) for job in ordered[:limit]]
+    page = [public(request, job) for job in ordered[:limit]]
     return web.json_response({
         "object": "list", "data": page,
         "first_id": page[0]["id"] if page else None,
@@ -105,7 +110,7 @@ async def _retrieve(request: web.Request) -> web.Response:
     headers = {}
     if config.poll_after_ms is not None and job["status"] not in ("completed", "failed"):
         headers["openai-poll-after-ms"] = str(config.poll_after_ms)
-    return web.json_response(view(job, config), headers=headers)
+    return web.json_response(public(request, job), headers=headers)
 
 
 async def _delete(request: web.Request) -> web.Response:
@@ -122,43 +127,13 @@ async def _content(request: web.Request) -> web.StreamResponse:
     variant = request.query.get("variant", "video")
     if variant not in ("video", "thumbnail", "spritesheet"):
         raise invalid_value("variant", variant, ("video", "thumbnail", "spritesheet"))
-    now = state.clock()
-    if job["status"] != "completed" or now < float(job["_finished"]) + config.content_delay:
-        message = "Video is not ready" if job["status"] != "failed" else "Video generation failed"
-        raise ApiFailure(
-            config.not_ready_status,
-            f"{message}: status is {job['status']}.",
-            code="video_not_ready",
-        )
-    if is_expired(job, config, now):
-        message = "The assets of this video have expired."
-        raise ApiFailure(config.expired_status, message, code="video_expired")
-    if variant == "video":
-        cut = CURRENT_FAULT.get() == "cut_stream"
-        return await _stream_video(request, job, config, cut=cut)
+    check_ready(job, config, state.clock())
+    if variant not in config.previews:  # a proxy that ignores variant= sends the video
+        return await stream_video(request, job, config, cut=CURRENT_FAULT.get() == "cut_stream")
     image_format = "WEBP" if variant == "thumbnail" else "JPEG"
     frames = 1 if variant == "thumbnail" else 4
     body = preview(job, image_format, frames)
     return web.Response(body=body, content_type=f"image/{image_format.lower()}")
-
-
-async def _stream_video(
-    request: web.Request, job: dict[str, Any], config: MockConfig, *, cut: bool = False
-) -> web.StreamResponse:
-    """The MP4 in chunks; ``cut`` drops the connection halfway, as a crashed CDN would."""
-    size = config.video_bytes
-    response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: "video/mp4"})
-    response.content_length = size
-    await response.prepare(request)
-    body = fake_mp4(str(job["id"]), size)
-    for start in range(0, size, CHUNK_BYTES):
-        if cut and start >= size // 2:
-            drop_connection(request)
-            return response
-        await response.write(body[start : start + CHUNK_BYTES])
-        await asyncio.sleep(config.chunk_delay)
-    await response.write_eof()
-    return response
 
 
 async def _remix(request: web.Request) -> web.Response:
@@ -177,4 +152,4 @@ async def _remix(request: web.Request) -> web.Response:
         raise bad("video_id", "video_not_ready", message, 409)
     fields = {**source["_fields"], "prompt": prompt}
     job_id = _idempotent_create(request, lambda: new_job(request.app, fields, source["id"]))
-    return web.json_response(view(state.jobs[job_id], config))
+    return web.json_response(public(request, state.jobs[job_id]))

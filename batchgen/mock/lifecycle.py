@@ -1,9 +1,11 @@
 """How a simulated job moves over time: created queued, advanced on the state's clock to
-completed (or failed by the fail marker), then expired; and its public view."""
+completed (or failed by the fail marker), then expired; as a lagging provider shows it
+(its last refresh tick); and its public view, in the provider's words."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +20,7 @@ def new_job(app: web.Application, fields: Mapping[str, str], remixed_from: str |
     """Create a queued job from validated ``fields``; returns its (seeded) id."""
     state, config, runtime = app[STATE_KEY], app[CONFIG_KEY], app[RUNTIME_KEY]
     runtime.sequence += 1
-    digest = hashlib.sha256(f"{config.faults.seed}:{runtime.sequence}".encode()).hexdigest()
-    job_id = f"{config.id_prefix}{digest[:24]}"
+    job_id = config.id_prefix + _seeded_chars(f"{config.faults.seed}:{runtime.sequence}", config)
     now = state.clock()
     state.jobs[job_id] = {
         "id": job_id, "object": "video", "model": fields["model"], "status": "queued",
@@ -33,9 +34,25 @@ def new_job(app: web.Application, fields: Mapping[str, str], remixed_from: str |
     return job_id
 
 
+def _seeded_chars(seed: str, config: MockConfig) -> str:
+    """``config.id_length`` hex characters, the same for the same seed and sequence."""
+    chars, block = hashlib.sha256(seed.encode()).hexdigest(), 1
+    while len(chars) < config.id_length:  # longer ids than one digest: chain more
+        chars += hashlib.sha256(f"{seed}:{block}".encode()).hexdigest()
+        block += 1
+    return chars[: config.id_length]
+
+
+def observed_at(config: MockConfig, now: float) -> float:
+    """The moment a provider's answer reflects: ``now``, or its last refresh tick
+    (new-api serves retrieve from its database, refreshed every ``refresh_seconds``)."""
+    tick = config.refresh_seconds
+    return now if tick <= 0 else math.floor(now / tick) * tick
+
+
 def advance(job: dict[str, Any], config: MockConfig, now: float) -> None:
     """Move a job along its lifecycle as seen at ``now``; progress rises linearly."""
-    if job["status"] in ("completed", "failed"):
+    if job["status"] in ("completed", "failed") or now < float(job["_started"]):
         return
     duration = config.job_duration
     elapsed = now - float(job["_started"])
@@ -73,18 +90,24 @@ def is_expired(job: dict[str, Any], config: MockConfig, now: float) -> bool:
 
 
 def view(job: dict[str, Any], config: MockConfig) -> dict[str, Any]:
-    """The public VideoResource, with the status in the provider's words."""
+    """The public VideoResource, with the status and progress in the provider's words."""
     public = {key: value for key, value in job.items() if not key.startswith("_")}
     public["status"] = config.status_words.get(job["status"], job["status"])
+    if config.progress_format == "percent":
+        public["progress"] = f"{job['progress']}%"
+    if config.task_id:
+        public["task_id"] = job["id"]
     return public
 
 
 def lookup(request: web.Request) -> dict[str, Any]:
-    """The job named in the path, advanced to now, or a 404."""
+    """The job named in the path, advanced to what the provider shows now, or its answer
+    for an unknown id (OpenAI's 404, new-api's 400 ``task_not_exist``)."""
     state, config = request.app[STATE_KEY], request.app[CONFIG_KEY]
     job_id = request.match_info["video_id"]
     job = state.jobs.get(job_id)
     if job is None:
-        raise bad("video_id", "video_not_found", f"Video with id '{job_id}' not found.", 404)
-    advance(job, config, state.clock())
+        message = f"Video with id '{job_id}' not found."
+        raise bad("video_id", config.not_found_code, message, config.not_found_status)
+    advance(job, config, observed_at(config, state.clock()))
     return job

@@ -27,10 +27,13 @@ class Upload:
     content_type: str | None
 
 
-async def read_body(request: web.Request) -> tuple[dict[str, Any], Upload | None]:
-    """The fields of a multipart or JSON body, and the uploaded image when there is one."""
+async def read_body(
+    request: web.Request, image_field: str = "input_reference"
+) -> tuple[dict[str, Any], Upload | None]:
+    """The fields of a multipart or JSON body, and the uploaded image (the part named
+    ``image_field``) when there is one."""
     if request.content_type == "multipart/form-data":
-        return await _read_multipart(request)
+        return await _read_multipart(request, image_field)
     if request.content_type == "application/json":
         return await _read_json(request), None
     message = (
@@ -39,17 +42,19 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], Upload | None
     raise ApiFailure(400, message)
 
 
-async def _read_multipart(request: web.Request) -> tuple[dict[str, Any], Upload | None]:
+async def _read_multipart(
+    request: web.Request, image_field: str
+) -> tuple[dict[str, Any], Upload | None]:
     fields: dict[str, Any] = {}
     upload: Upload | None = None
     async for part in await request.multipart():
         if not isinstance(part, BodyPartReader) or not part.name:
             raise ApiFailure(400, "Malformed multipart body: every part needs a name.")
-        if part.name in fields or (part.name == "input_reference" and upload is not None):
+        if part.name in fields or (part.name == image_field and upload is not None):
             raise ApiFailure(400, f"Duplicate parameter: '{part.name}'.", param=part.name)
         if part.filename is None:
             fields[part.name] = await part.text()
-        elif part.name == "input_reference":
+        elif part.name == image_field:
             data = await part.read(decode=True)
             upload = Upload(bytes(data), part.headers.get(hdrs.CONTENT_TYPE))
         else:
@@ -69,6 +74,7 @@ async def _read_json(request: web.Request) -> dict[str, Any]:
 
 def validate_create(raw: Mapping[str, Any], profile: Profile) -> dict[str, str]:
     """The fields to create a job with, defaults filled in, or a 400 as the provider sends."""
+    raw = _in_our_names(raw, profile)
     allowed = {*CORE_FIELDS, "input_reference", *profile.extra_fields}
     for name in raw:
         if name not in allowed:
@@ -78,14 +84,42 @@ def validate_create(raw: Mapping[str, Any], profile: Profile) -> dict[str, str]:
     for name in ("model", "seconds", "size"):
         value = raw.get(name, profile.defaults.get(name))
         fields[name] = _require_string(name, value)
-    if fields["model"] not in profile.models:
+    if fields["model"] in profile.models:
+        _validate_known_model(fields, profile)
+    elif profile.other_models:
+        _validate_other_model(fields)
+    else:
         raise invalid_value("model", fields["model"], tuple(profile.models))
+    fields.update(_validate_extras(raw, profile))
+    return fields
+
+
+def _in_our_names(raw: Mapping[str, Any], profile: Profile) -> dict[str, Any]:
+    """``raw`` with the provider's field names (``duration``…) turned into ours; a relay
+    that wants an integer gets one in JSON, kept here as its text."""
+    ours = {theirs: our for our, theirs in profile.field_names.items()}
+    renamed: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in ours and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        renamed[ours.get(name, name)] = value
+    return renamed
+
+
+def _validate_known_model(fields: Mapping[str, str], profile: Profile) -> None:
     if fields["seconds"] not in profile.seconds:
         raise invalid_value("seconds", fields["seconds"], profile.seconds)
     if fields["size"] not in profile.models[fields["model"]]:
         raise invalid_value("size", fields["size"], profile.models[fields["model"]])
-    fields.update(_validate_extras(raw, profile))
-    return fields
+
+
+def _validate_other_model(fields: Mapping[str, str]) -> None:
+    """A model the profile does not list (a relay's weekly addition): generic checks only."""
+    if not fields["seconds"].isdigit() or int(fields["seconds"]) <= 0:
+        raise bad("seconds", "invalid_value", "Invalid 'seconds': expected a whole number.")
+    width, _, height = fields["size"].partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        raise bad("size", "invalid_size", "Invalid 'size': expected WIDTHxHEIGHT.")
 
 
 def validate_prompt(value: object, max_chars: int) -> str:

@@ -14,9 +14,9 @@ from types import TracebackType
 
 from aiohttp import web
 
-from batchgen.mock.app import create_app
+from batchgen.mock.app import create_app, create_cdn_app
 from batchgen.mock.config import MockConfig
-from batchgen.mock.state import STATE_KEY, MockState
+from batchgen.mock.state import RUNTIME_KEY, STATE_KEY, MockState
 
 
 @dataclass
@@ -26,6 +26,7 @@ class RunningMock:
     base_url: str
     state: MockState
     config: MockConfig
+    cdn_url: str | None = None  # the second origin serving video links, when the flavour has one
 
 
 def _check_loopback(host: str) -> None:
@@ -48,6 +49,18 @@ async def running_mock(
     _check_loopback(host)
     config = config if config is not None else MockConfig()
     app = create_app(config)
+    async with contextlib.AsyncExitStack() as stack:
+        if config.video_url == "cdn":
+            cdn = await stack.enter_async_context(_listening(create_cdn_app(app), host, 0))
+            app[RUNTIME_KEY].cdn_origin = cdn
+        origin = await stack.enter_async_context(_listening(app, host, port))
+        cdn_url = app[RUNTIME_KEY].cdn_origin
+        yield RunningMock(f"{origin}/v1", app[STATE_KEY], config, cdn_url)
+
+
+@contextlib.asynccontextmanager
+async def _listening(app: web.Application, host: str, port: int) -> AsyncIterator[str]:
+    """Serve ``app`` on ``host:port`` (0: a free port); yields its origin, ``http://h:p``."""
     # A short shutdown timeout: a "slow" fault must not hold the test's exit for minutes.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
@@ -55,7 +68,7 @@ async def running_mock(
         await web.TCPSite(runner, host, port).start()
         bound_port = int(runner.addresses[0][1])
         url_host = f"[{host}]" if ":" in host else host
-        yield RunningMock(f"http://{url_host}:{bound_port}/v1", app[STATE_KEY], config)
+        yield f"http://{url_host}:{bound_port}"
     finally:
         await runner.cleanup()
 
@@ -117,6 +130,8 @@ def serve_forever(config: MockConfig, host: str = "127.0.0.1", port: int = 8000)
     async def serve() -> None:
         async with running_mock(config, host=host, port=port) as mock:
             print(mock.base_url, flush=True)
+            if mock.cdn_url is not None:
+                print(f"video links served from {mock.cdn_url}", file=sys.stderr, flush=True)
             print("mock API running; press Ctrl-C to stop", file=sys.stderr, flush=True)
             await asyncio.Event().wait()
 

@@ -30,6 +30,8 @@ class MockState:
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
         self.rate_limited = 0
         self.auth_headers_seen: list[str] = []
+        # The Authorization header of every request for a video link (None: none was sent).
+        self.cdn_auth_headers: list[str | None] = []
         self.clock: Callable[[], float] = time.time
         self.job_by_idempotency_key: dict[str, str] = {}
 
@@ -52,6 +54,7 @@ class Runtime:
     rng: random.Random
     window: collections.deque[float] = field(default_factory=collections.deque)
     sequence: int = 0
+    cdn_origin: str | None = None  # ``http://127.0.0.1:PORT`` of the CDN, once it listens
 
 
 STATE_KEY = web.AppKey("batchgen_mock_state", MockState)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import (
@@ -26,7 +24,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import aiohttp
 
@@ -41,14 +39,11 @@ from batchgen.errors import (
 )
 from batchgen.jobs import Job
 from batchgen.profile import Profile
+from batchgen.profile_traits import MAYBE_MADE, NOTHING_MADE
+from batchgen.provider.answers import bounded, error_details, excerpt, first_link, progress_of
 from batchgen.provider.config import Secret
 
-RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 MAX_REDIRECTS = 5
-EXCERPT_CHARS = 160
-#: Longest provider text (an error's message or code) kept whole: the rest is cut, so a
-#: provider cannot grow the results file (and every later line of the row) without limit.
-STORED_CHARS = 2000
 CHUNK_BYTES = 256 * 1024
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 
@@ -69,6 +64,7 @@ class Video:
     size: str = ""
     seconds: str = ""
     remixed_from: str = ""
+    video_url: str = ""  # the link to the video in the answer, at the profile's url_fields
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], profile: Profile) -> Video:
@@ -83,7 +79,7 @@ class Video:
         return cls(
             id=str(job_id),
             status=profile.map_status(str(data.get("status") or "queued")),
-            progress=_int(data.get("progress")) or 0,
+            progress=progress_of(data.get("progress")) or 0,
             created_at=_int(data.get("created_at")),
             expires_at=_int(data.get("expires_at")),
             error_code=_bounded(str(error.get("code") or "")),
@@ -93,6 +89,7 @@ class Video:
             size=str(data.get("size") or ""),
             seconds=str(data.get("seconds") or ""),
             remixed_from=str(data.get("remixed_from_video_id") or ""),
+            video_url=_bounded(first_link(data, profile.video.url_fields)),
         )
 
 
@@ -150,16 +147,16 @@ class VideoClient:
         headers = {"Idempotency-Key": idempotency_key}
         if job.remix_of:
             body = {"prompt": job.fields["prompt"]}
-            path = f"/videos/{job.remix_of}/remix"
+            path = f"{job_path(job.remix_of)}/remix"
             data = await self._json("POST", path, json=body, headers=headers)
             return Video.from_json(data, self.profile)
         with _open_image(job) as image:
             form = aiohttp.FormData(quote_fields=False, default_to_multipart=True)
             for name, value in job.fields.items():
-                form.add_field(name, value)
+                form.add_field(self.profile.field_names.get(name, name), value)
             if job.image is not None and image is not None:
                 form.add_field(
-                    "input_reference",
+                    self.profile.image_field,
                     image,
                     filename=job.image.filename,
                     content_type=job.image.content_type,
@@ -169,12 +166,12 @@ class VideoClient:
 
     async def retrieve(self, job_id: str) -> Video:
         """``GET /videos/{id}``."""
-        data = await self._json("GET", f"/videos/{job_id}")
+        data = await self._json("GET", job_path(job_id))
         return Video.from_json(data, self.profile)
 
     async def poll(self, job_id: str) -> Polled:
         """``GET /videos/{id}``, keeping the provider's ``openai-poll-after-ms`` hint."""
-        data, headers = await self._json_and_headers("GET", f"/videos/{job_id}")
+        data, headers = await self._json_and_headers("GET", job_path(job_id))
         return Polled(Video.from_json(data, self.profile), _poll_after(headers))
 
     async def list_videos(self, *, after: str | None = None, limit: int = 100) -> VideoPage:
@@ -194,30 +191,49 @@ class VideoClient:
         last = data.get("last_id") or (videos[-1].id if videos else None)
         return VideoPage(videos, bool(data.get("has_more")), last)
 
-    async def download(self, job_id: str, dest: Path, *, variant: str = "video") -> Download:
-        """Stream ``GET /videos/{id}/content`` into ``dest`` via a temporary file.
+    def can_download(self, variant: str = "video", link: str = "") -> bool:
+        """Whether ``variant`` can be fetched now: from ``link`` (the video's, from the
+        retrieve answer), else from the content endpoint when the profile has one."""
+        return bool(variant == "video" and link) or self.profile.video.content_endpoint
 
-        The file appears under its final name only when whole, so a crash never leaves a
+    async def download(
+        self, job_id: str, dest: Path, *, variant: str = "video", link: str = ""
+    ) -> Download:
+        """Stream the video (or a preview) into ``dest`` via a temporary file.
+
+        The video comes from ``link`` when known (another origin never gets the key), else
+        from ``GET /videos/{id}/content``. A JSON answer with a link is followed once. The
+        file appears under its final name only when whole, so a crash never leaves a
         truncated video where a finished one is expected.
         """
-        partial = dest.with_name(dest.name + ".part")
-        params = {} if variant == "video" else {"variant": variant}
-        digest, size = hashlib.sha256(), 0
-        try:
+        if not self.can_download(variant, link):
+            raise RejectedError(f"the {self.profile.name} profile has no content endpoint")
+        url, params = link, {}
+        if not (variant == "video" and link):
+            url = f"{job_path(job_id)}/content"
+            params = {} if variant == "video" else {"variant": variant}
+        for hop in range(2):
             async with self._request(
-                "GET", f"/videos/{job_id}/content", params=params, timeout=self._stream_timeout
+                "GET", url, params=params, timeout=self._stream_timeout
             ) as response:
                 await self._raise_for_status(response)
-                with partial.open("wb") as out:
-                    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-            partial.replace(dest)
-        finally:
-            with suppress(FileNotFoundError):
-                partial.unlink()
-        return Download(dest, size, digest.hexdigest())
+                if response.content_type != "application/json":
+                    return await _stream_to(response, dest)
+                url, params = await self._json_link(response, followed=hop > 0), {}
+        raise AssertionError("unreachable: the second JSON answer raised")
+
+    async def _json_link(self, response: aiohttp.ClientResponse, *, followed: bool) -> str:
+        """The link in a JSON "download" answer (some resellers send one instead of the file)."""
+        body = await self._read_body(response)
+        with suppress(ValueError):
+            data = json.loads(body)
+            if not followed and isinstance(data, dict):
+                link = first_link(data, self.profile.video.json_link_fields)
+                if link:
+                    return link
+        raise RejectedError(
+            f"the download answer is JSON, not a video: {_excerpt(body)}", status=response.status
+        )
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         data, _headers = await self._json_and_headers(method, path, **kwargs)
@@ -250,7 +266,7 @@ class VideoClient:
 
     async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
         if response.status >= 300:
-            raise _status_error(response, await self._read_body(response))
+            raise _status_error(response, await self._read_body(response), self.profile)
 
     @asynccontextmanager
     async def _request(
@@ -262,9 +278,10 @@ class VideoClient:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """One request, following GET redirects by hand so the key never leaves its origin."""
-        url = self.base_url + path
-        origin = _origin(url)
+        """One request to ``path`` under the base URL (or to an absolute URL), following GET
+        redirects by hand: the key goes only to the base URL's origin, never elsewhere."""
+        url = path if _is_absolute(path) else self.base_url + path
+        origin = _origin(self.base_url)
         for _hop in range(MAX_REDIRECTS + 1):
             auth = self._auth if _origin(url) == origin else {}
             try:
@@ -292,45 +309,84 @@ class VideoClient:
         raise RejectedError(f"too many redirects from {self.base_url}{path}")
 
 
+def job_path(job_id: str) -> str:
+    """``/videos/{id}`` with the id quoted: relay ids hold ``:`` (``sora-2:task_…``) and
+    LiteLLM's are base64 (``+``, ``/``, ``=``), which must not split or end the path."""
+    return f"/videos/{quote(job_id, safe=':')}"
+
+
+async def _stream_to(response: aiohttp.ClientResponse, dest: Path) -> Download:
+    """Write ``response``'s body to ``dest`` through ``dest.part``, renamed when whole."""
+    partial = dest.with_name(dest.name + ".part")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with partial.open("wb") as out:
+            async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        partial.replace(dest)
+    finally:
+        with suppress(FileNotFoundError):
+            partial.unlink()
+    return Download(dest, size, digest.hexdigest())
+
+
+def _is_absolute(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
 def _open_image(job: Job) -> AbstractContextManager[IO[bytes] | None]:
     """The image file opened for streaming (aiohttp reads it in chunks), or nothing."""
     return nullcontext() if job.image is None else job.image.path.open("rb")
 
 
-def _status_error(response: aiohttp.ClientResponse, body: str) -> ApiError:
-    """The error for an HTTP status of 300 or more, classified by what can be done about it."""
+def _status_error(response: aiohttp.ClientResponse, body: str, profile: Profile) -> ApiError:
+    """The error for an HTTP status of 300 or more, classified by what it means for money.
+
+    The profile says which statuses made nothing (retry), which may have made a job (a
+    gateway that timed out after the request reached the provider: look it up, never
+    resend blindly) and how "no such job" looks; a 429 always made nothing.
+    """
     message, code = _error_details(body)
-    text = f"HTTP {response.status}: {message}"
-    if response.status == 429:
+    status = response.status
+    text = f"HTTP {status}: {message}"
+    if status == 429:
         return RateLimitedError(text, status=429, code=code, retry_after=_retry_after(response))
-    if response.status in RETRYABLE_STATUSES:
+    if profile.not_found.matches(status, code):
+        return NotFoundError(text, status=status, code=code)
+    meaning = profile.http.of(status)
+    if meaning == NOTHING_MADE:
         wait = _retry_after(response)
-        return RetryableError(text, status=response.status, code=code, retry_after=wait)
-    if response.status == 404:
-        return NotFoundError(text, status=404, code=code)
-    return RejectedError(text, status=response.status, code=code)
+        return RetryableError(text, status=status, code=code, retry_after=wait)
+    if meaning == MAYBE_MADE:
+        return OutcomeUnknownError(
+            f"{text} (the request reached the provider: a job may exist)",
+            status=status,
+            code=code,
+            retry_after=_retry_after(response),
+        )
+    return RejectedError(text, status=status, code=code)
 
 
 def _error_details(body: str) -> tuple[str, str]:
-    """The provider's own error message and code, or a short excerpt of whatever it sent."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return _excerpt(body), ""
-    error = data.get("error", data) if isinstance(data, dict) else data
-    if isinstance(error, dict):
-        message = error.get("message") or error.get("msg") or json.dumps(error)
-        return _bounded(str(message)), _bounded(str(error.get("code") or error.get("type") or ""))
-    return _excerpt(str(error)), ""
+    """The provider's own error message and code (OpenAI's, new-api's flat one, LiteLLM's),
+    or a short excerpt of whatever it sent (an HTML page): see :mod:`.answers`."""
+    return error_details(body)
 
 
 def _retry_after(response: aiohttp.ClientResponse) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
+
+    A proxy that renames upstream headers (LiteLLM's ``llm_provider-retry-after``) still
+    says when to come back: the renamed header counts too.
+    """
     millis = response.headers.get("retry-after-ms")
     with suppress(ValueError, TypeError):
         if millis is not None:
             return max(0.0, float(millis) / 1000)
-    value = response.headers.get("Retry-After")
+    names = ("Retry-After", "llm_provider-retry-after")
+    value = next((response.headers[n] for n in names if n in response.headers), None)
     if value is None:
         return None
     with suppress(ValueError):
@@ -362,19 +418,8 @@ def _transport_error(exc: BaseException, timeout: float | None) -> ApiError:
     raise exc
 
 
-def _excerpt(text: str) -> str:
-    """A short, single-line, tag-free excerpt of a body, for an error message."""
-    plain = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
-    plain = html.unescape(re.sub(r"<[^>]+>", " ", plain))
-    plain = " ".join(plain.split())
-    return plain if len(plain) <= EXCERPT_CHARS else plain[: EXCERPT_CHARS - 1] + "…"
-
-
-def _bounded(text: str) -> str:
-    """``text`` itself, or its first :data:`STORED_CHARS` characters and its full length."""
-    if len(text) <= STORED_CHARS:
-        return text
-    return f"{text[:STORED_CHARS]}… (cut: {len(text):,} characters in all)"
+_excerpt = excerpt
+_bounded = bounded
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

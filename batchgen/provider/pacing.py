@@ -4,7 +4,8 @@
 whole minute's quota at start. When the provider answers 429, :meth:`Pacer.pause` holds
 every worker (not only the one that got it) until the provider's ``Retry-After`` has
 passed, and the rate backs off so that a provider whose limit is lower than ``--rpm``
-is settled at rather than hammered; it creeps back up while requests succeed.
+is settled at rather than hammered; it creeps back up while requests succeed. The total
+time the provider held everyone back is kept (:attr:`Pacer.held_back`) for the summary.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Pacer:
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._last_backoff = -1e18
+        self.held_back = 0.0  # seconds every caller was held by 429 pauses, in all
 
     @property
     def interval(self) -> float:
@@ -77,7 +79,10 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (a 429's Retry-After) and slow the rate down."""
         now = self._clock()
-        self._paused_until = max(self._paused_until, now + max(seconds, 0.0))
+        until = now + max(seconds, 0.0)
+        # overlapping pauses (a wave of 429s) count once: the union of the held spans
+        self.held_back += max(0.0, until - max(now, self._paused_until))
+        self._paused_until = max(self._paused_until, until)
         self._next_slot = max(self._next_slot, self._paused_until)
         if self.current_rpm is not None and now - self._last_backoff >= max(seconds, self.interval):
             # one backoff per pause, however many workers report the same 429 wave

@@ -4,7 +4,8 @@
   (``cta`` for the row ``cat``) would wait for ever or be sent to remix nothing, so it is
   an error. A job id is opaque, but every provider's has a shape: a word prefix and an
   underscore before a run of letters and digits with a digit in it (``video_68d7…``,
-  ``task_01hx…``), or a UUID. Any other value close to a row's id is taken for that id
+  ``task_01hx…``), maybe behind a model and a colon (``sora-2:task_01k…``) or in base64
+  (LiteLLM's ``video_bGl0…=``), or a UUID. Any other value close to a row's id is taken for that id
   misspelt, and named in the message.
 * Rows that remix each other in a cycle (``a`` remixes ``b``, ``b`` remixes ``a``; or a
   longer loop) each wait for another's video: none can ever be sent.
@@ -27,7 +28,8 @@ from batchgen.manifest import ManifestRow
 from batchgen.validate.near_miss import closest
 
 _JOB_ID = re.compile(
-    r"[A-Za-z][A-Za-z0-9]*_(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{6,}"
+    r"(?:[A-Za-z][A-Za-z0-9.-]*:)?"  # an app relay's model, as in sora-2:task_01k…
+    r"[A-Za-z][A-Za-z0-9]*_(?=[A-Za-z0-9_+/-]*[0-9+/])[A-Za-z0-9_+/-]{6,}={0,2}"
     r"|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
 )
 

@@ -39,6 +39,7 @@ class Validation:
     problems: tuple[Problem, ...]
     fitted: tuple[str, ...] = ()  # `file:row: image: fitted …` for rows whose image is resized
     rows: int = 0  # manifest rows, before matrix and takes expanded them into jobs
+    warnings: tuple[str, ...] = ()  # worth a look, not a reason to refuse (other_models)
 
     @property
     def ok(self) -> bool:
@@ -106,6 +107,7 @@ class _Validator:
     cycles: Mapping[str, str] = field(default_factory=dict)  # row id -> its remix cycle
     valid_keys: KeyMaker = field(default_factory=KeyMaker)
     invalid_keys: KeyMaker = field(default_factory=KeyMaker)
+    unlisted: dict[str, str] = field(default_factory=dict)  # other_models used -> first place
 
     def check(
         self, row: ManifestRow, id_problem: str | None, suffix: str = ""
@@ -157,6 +159,9 @@ class _Validator:
             state.fail("model", f"missing, and the {self.profile.name} profile has no default")
             return None
         model = self.models.get(raw.lower())
+        if model is None and self.profile.other_models:
+            self.unlisted.setdefault(raw, f"{state.row.source}:{state.row.number}")
+            model = raw  # the relay's list changes weekly: sent as written, checked generically
         if model is None:
             allowed = ", ".join(self.profile.models)
             state.fail(
@@ -190,8 +195,8 @@ class _Validator:
         size = f"{int(match[1])}x{int(match[2])}"
         if model is None:
             return None
-        allowed = self.profile.models[model]
-        if size not in allowed:
+        allowed = self.profile.models.get(model)
+        if allowed is not None and size not in allowed:
             state.fail(
                 "size", f"{size} is not available for {model}; it allows {', '.join(allowed)}"
             )
@@ -363,6 +368,18 @@ def validate_manifest(
         problems=tuple(found.problems),
         fitted=tuple(found.fitted),
         rows=len(manifest.rows),
+        warnings=_unlisted_warnings(validator),
+    )
+
+
+def _unlisted_warnings(validator: _Validator) -> tuple[str, ...]:
+    """One line per model the profile does not list but allows (once per model, not row)."""
+    name = validator.profile.name
+    return tuple(
+        f"{where}: model: {model!r} is not one the {name} profile knows; it allows other "
+        "models, so only its size's shape (WIDTHxHEIGHT) and seconds were checked: make sure "
+        "the provider has it"
+        for model, where in validator.unlisted.items()
     )
 
 
