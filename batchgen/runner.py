@@ -353,7 +353,9 @@ async def _endpoint(provider: Provider) -> AsyncIterator[Provider]:
         provider.profile, job_duration=MOCK_JOB_SECONDS, refresh_seconds=refresh
     )
     async with running_mock(config) as mock:
-        yield replace(provider, base_url=mock.base_url)
+        # polled at the simulated pace, as the real one would be at the real provider's
+        profile = replace(provider.profile, refresh_seconds=refresh)
+        yield replace(provider, base_url=mock.base_url, profile=profile)
 
 
 # ---------------------------------------------------------------- poll and download

@@ -172,3 +172,14 @@ def test_jobs_are_spread_out_not_polled_in_the_same_instant() -> None:
     assert schedule.first_delay(fresh=False, spread=False) == 0.0  # one pass: now
     fresh = schedule.first_delay(fresh=True, spread=True)
     assert 5.0 * (1 - JITTER) <= fresh <= 5.0 * (1 + JITTER)  # just submitted: not yet
+
+
+def test_no_job_is_polled_faster_than_the_providers_refresh_period() -> None:
+    schedule = PollSchedule(0.5, random.Random(4), floor=15.0)
+    cadence = schedule.cadence()
+    assert cadence.interval == 15.0
+    hinted = schedule.next_delay(cadence, PollResult("queued", poll_after=1.0))
+    changed = schedule.next_delay(
+        cadence, PollResult("completed", changed=True, status_changed=True)
+    )
+    assert hinted == 15.0 and changed >= 15.0

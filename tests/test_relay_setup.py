@@ -7,9 +7,10 @@ behaviour plus the seed page's fields.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from batchgen.mock import RunningMock
+from batchgen.mock import MockConfig, RunningMock
 from batchgen.profile_files import builtin_profile_names, load_profile
 from tests.helpers import FAST, Invoke, write_csv
 
@@ -66,3 +67,21 @@ def test_a_users_profile_extends_a_builtin_one_and_refuses_misspelt_keys(
     result = invoke("validate", night(tmp_path), "--profile", typo)
     assert result.exit_code == 2
     assert "unknown key(s) can_lsit" in result.stderr
+
+
+def test_polls_keep_to_the_relays_refresh_period(
+    tmp_path: Path, invoke: Invoke, start_mock: Callable[..., RunningMock]
+) -> None:
+    profile = tmp_path / "quick-relay.yaml"
+    profile.write_text("name: quick-relay\nextends: new-api\nrefresh_seconds: 0.5\n", "utf-8")
+    relay = start_mock(MockConfig.for_profile(load_profile(str(profile)), job_duration=1.5))
+    rows = [["id", "prompt"], *([f"r{n}", f"a kite, take {n}"] for n in range(3))]
+    manifest = write_csv(tmp_path / "night.csv", rows)
+    follow = ("--wait", "--poll-interval", "0.02", "--poll-rpm", "100000", "--timeout", "60")
+    result = invoke(
+        "run", manifest, "--profile", profile, "--base-url", relay.base_url, *FAST, *follow
+    )
+    assert result.exit_code == 0, result.output
+    # unbounded, a 0.02 s interval would poll each job ~75 times over its 1.5 s; at one look
+    # per 0.5 s refresh it is a handful
+    assert relay.state.requests_by_endpoint["retrieve"] <= 3 * 8

@@ -153,7 +153,10 @@ class _Follower:
         throttle = Throttle(pacer, settings.concurrency, stop=self._halt)
         self._poller = Poller(client, ledger, throttle, settings.retry, logger=logger)
         self._downloader = _downloader(client, ledger, settings, throttle, timing, logger)
-        self._schedule = PollSchedule(settings.poll_interval, timing.rng)
+        # the provider's status cannot change faster than its refresh period: poll no faster
+        self._schedule = PollSchedule(
+            settings.poll_interval, timing.rng, floor=client.profile.refresh_seconds
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failure: BaseException | None = None
         self.tally = FollowTally()

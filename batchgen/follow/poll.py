@@ -131,15 +131,23 @@ class PollSchedule:
     starts at ``base``, grows by :data:`GROWTH` per poll that saw nothing new up to
     ``max_interval``, holds while only the progress moves (a long job is expected to), goes
     back to ``base`` when the status changes, and is jittered so that jobs spread out.
+    ``floor`` is the provider's refresh period (a profile's ``refresh_seconds``): its status
+    cannot change faster, so no job is polled more often, whatever the hint says.
     """
 
     def __init__(
-        self, base: float, rng: random.Random, *, max_interval: float = MAX_INTERVAL
+        self,
+        base: float,
+        rng: random.Random,
+        *,
+        max_interval: float = MAX_INTERVAL,
+        floor: float = 0.0,
     ) -> None:
         if base <= 0:
             raise ValueError("the poll interval must be positive")
-        self.base = base
-        self.max_interval = max(base, max_interval)
+        self.floor = max(floor, 0.0)
+        self.base = max(base, self.floor)
+        self.max_interval = max(self.base, max_interval)
         self._rng = rng
 
     def cadence(self) -> Cadence:
@@ -160,7 +168,7 @@ class PollSchedule:
     def next_delay(self, cadence: Cadence, result: PollResult) -> float:
         """Seconds until the next poll of a job after ``result``."""
         if result.poll_after is not None:
-            return result.poll_after
+            return max(result.poll_after, self.floor)
         if not result.changed:
             return self.backoff(cadence)
         if result.status_changed:
@@ -173,4 +181,4 @@ class PollSchedule:
         return self._jittered(cadence.interval)
 
     def _jittered(self, seconds: float) -> float:
-        return seconds * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER)
+        return max(self.floor, seconds * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER))
