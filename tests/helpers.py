@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import json
 import logging
 import ssl
 import sys
@@ -20,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -357,3 +358,20 @@ class AppThread:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._stopped.set)
         self._thread.join(timeout=30)
+
+
+async def call(
+    session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
+) -> tuple[int, Any, aiohttp.ClientResponse]:
+    """Status, parsed JSON body (or raw bytes when not JSON) and the response."""
+
+    async def go() -> tuple[int, Any, aiohttp.ClientResponse]:
+        async with session.request(method, url, **kwargs) as response:
+            raw = await response.read()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw
+        return response.status, body, response
+
+    return await bounded(go())

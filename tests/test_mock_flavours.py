@@ -22,7 +22,7 @@ import pytest
 from batchgen.ledger import read_ledger
 from batchgen.mock import FAULT_NAMES, Faults, MockConfig, RunningMock, running_mock
 from batchgen.profile_files import builtin_profile_names, load_profile, parse_profile
-from tests.helpers import FAST, FOLLOW, FakeClock, Invoke, bounded
+from tests.helpers import FAST, FOLLOW, FakeClock, Invoke, call
 
 AUTH = {"Authorization": "Bearer sk-test-key"}
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
@@ -50,22 +50,6 @@ async def served(config: MockConfig) -> AsyncIterator[tuple[RunningMock, aiohttp
         aiohttp.ClientSession(headers=AUTH, timeout=timeout) as session,
     ):
         yield mock, session
-
-
-async def call(
-    session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
-) -> tuple[int, Any, aiohttp.ClientResponse]:
-    """Status, body (parsed JSON, else the raw bytes) and the response."""
-
-    async def go() -> tuple[int, Any, aiohttp.ClientResponse]:
-        async with session.request(method, url, **kwargs) as response:
-            raw = await response.read()
-        try:
-            return response.status, json.loads(raw), response
-        except ValueError:
-            return response.status, raw, response
-
-    return await bounded(go())
 
 
 async def create(

@@ -24,6 +24,7 @@ from batchgen.mock import (
     serve_forever,
 )
 from batchgen.profile_files import load_profile
+from tests.helpers import call
 
 AUTH = {"Authorization": "Bearer sk-test-key"}
 RELAY_WORDS = {
@@ -66,23 +67,6 @@ def video_form(
     if image is not None:
         form.add_field("input_reference", image, filename="ref.png", content_type=content_type)
     return form
-
-
-async def call(
-    session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
-) -> tuple[int, Any, aiohttp.ClientResponse]:
-    """Status, parsed JSON body (or raw bytes when not JSON) and the response."""
-
-    async def go() -> tuple[int, Any, aiohttp.ClientResponse]:
-        async with session.request(method, url, **kwargs) as response:
-            raw = await response.read()
-        try:
-            body: Any = json.loads(raw)
-        except ValueError:
-            body = raw
-        return response.status, body, response
-
-    return await bounded(go())
 
 
 async def create(mock: RunningMock, session: aiohttp.ClientSession, **kwargs: Any) -> Any:
