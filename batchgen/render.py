@@ -10,7 +10,9 @@ from pathlib import Path
 
 from batchgen.errors import BatchgenError, Problem, UsageError
 from batchgen.follow.follower import FollowTally
-from batchgen.plan import RECONCILE, SEND
+from batchgen.jobs import CORE_FIELDS, InvalidRow, Job
+from batchgen.plan import RECONCILE, SEND, SKIP, Step
+from batchgen.profile import Profile
 from batchgen.runner import Prepared, RunResult
 
 
@@ -27,6 +29,7 @@ def validation(prepared: Prepared) -> str:
     expanded = len(jobs) + len(outcome.invalid)
     videos = f" expanded to {expanded} videos," if expanded != outcome.rows else ""
     lines = [
+        *prepared.manifest.notes,
         *warnings(prepared),
         f"{prepared.manifest.path}: {outcome.rows} rows,{videos} {len(jobs)} valid, "
         f"{len(outcome.invalid)} invalid (profile {prepared.profile.name}); "
@@ -69,6 +72,59 @@ def plan(result: RunResult) -> str:
         lines.append(f"  estimated cost: ${cost:,.2f}")
     lines.append("nothing was sent")
     return "\n".join(lines)
+
+
+LISTING_HEADER = ("row", "id", "action", "cost", "sends", "why")
+ACTION_WORDS = {SEND: "send", RECONCILE: "look up", SKIP: "skip"}
+PROMPT_EXCERPT = 40  # characters of the prompt a listing shows
+
+
+def plan_listing(result: RunResult) -> str:
+    """A dry run row by row: row, id, action, estimated cost, what is sent, why (``--list``).
+
+    Invalid rows (``--skip-invalid``) are listed with their problems; the costs of the
+    rows to send add up to the plan's estimated cost.
+    """
+    profile = result.prepared.profile
+    lines = [(step.job.row, _step_cells(step, profile)) for step in result.plan.steps]
+    lines += [(row.row, _invalid_cells(row)) for row in result.prepared.validation.invalid]
+    lines.sort(key=lambda line: line[0])  # stable: a row's expanded videos keep their order
+    return _aligned([LISTING_HEADER, *(cells for _, cells in lines)])
+
+
+def _step_cells(step: Step, profile: Profile) -> tuple[str, ...]:
+    job = step.job
+    cost = "-" if step.action == SKIP else _cost_cell(profile.estimate_cost(job.fields))
+    return (str(job.row), job.key, ACTION_WORDS[step.action], cost, _sends(job), step.reason)
+
+
+def _invalid_cells(row: InvalidRow) -> tuple[str, ...]:
+    return (str(row.row), row.key, "invalid", "-", "-", "; ".join(row.messages))
+
+
+def _cost_cell(cost: float | None) -> str:
+    return "no price" if cost is None else f"${cost:,.2f}"
+
+
+def _sends(job: Job) -> str:
+    """What a row's create carries, short: model, size, seconds, extras, image, prompt."""
+    fields = job.fields
+    parts = [fields["model"], fields["size"], f"{fields['seconds']}s"]
+    parts += [f"{name}={value}" for name, value in fields.items() if name not in CORE_FIELDS]
+    if job.image_text:
+        parts.append(f"image={job.image_text}")
+    if job.remix_of or job.remix_source:
+        parts.append(f"remix of {job.remix_of or job.remix_source}")
+    prompt = " ".join(fields["prompt"].split())  # one line, whatever the cell held
+    if len(prompt) > PROMPT_EXCERPT:
+        prompt = prompt[: PROMPT_EXCERPT - 1] + "…"
+    return " ".join([*parts, f'"{prompt}"'])
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell; the last one, free text, is not padded."""
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join([*map(str.ljust, row, widths), row[-1]]).rstrip() for row in rows)
 
 
 def summary(result: RunResult) -> str:

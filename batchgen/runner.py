@@ -57,6 +57,7 @@ class RunRequest:
     manifest: Path
     provider: ProviderOptions = field(default_factory=ProviderOptions)
     out: Path | None = None
+    configured_out: Path | None = None  # the project file's output, after the manifest's
     sheet: str | None = None
     image_root: Path | None = None
     skip_invalid: bool = False
@@ -126,11 +127,12 @@ def prepare(
     profile: str | None = None,
     sheet: str | None = None,
     image_root: Path | None = None,
+    configured: str | None = None,  # a config file's profile, after the manifest's
 ) -> Prepared:
     """Load and validate a manifest. Raises :class:`ManifestError` only for unreadable input;
     row problems are in the validation."""
     manifest = load_manifest(manifest_path, sheet=sheet)
-    name = profile_name(profile, manifest.profile)
+    name = profile_name(profile, manifest.profile, configured)
     chosen = load_profile(name)
     validation = validate_manifest(manifest, chosen, image_root=image_root)
     # The jobs carry what each row sends; its raw cells are not needed after validation,
@@ -139,8 +141,10 @@ def prepare(
 
 
 def results_path_for(request: RunRequest, manifest: Manifest) -> Path:
-    """``--out``, else the manifest's ``output:``, else ``<manifest>.results.csv`` beside it."""
-    return request.out or manifest.output or default_results_path(request.manifest)
+    """``--out``, else the manifest's ``output:``, else the project file's, else
+    ``<manifest>.results.csv`` beside it."""
+    configured = request.configured_out
+    return request.out or manifest.output or configured or default_results_path(request.manifest)
 
 
 def run(request: RunRequest) -> RunResult:
@@ -150,6 +154,7 @@ def run(request: RunRequest) -> RunResult:
         profile=request.provider.profile,
         sheet=request.sheet,
         image_root=request.image_root,
+        configured=request.provider.configured_profile,
     )
     validation = prepared.validation
     if validation.problems and not request.skip_invalid:

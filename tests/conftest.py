@@ -49,8 +49,12 @@ def mock_api(start_mock: Callable[..., RunningMock]) -> RunningMock:
 
 
 @pytest.fixture(autouse=True)
-def _no_ambient_provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never inherit a real key or address from the developer's shell."""
+def _no_ambient_provider(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Tests never inherit a real key, address, allow-list or config file from the
+    developer's shell or home folder."""
     for name in list(os.environ):
-        if name.startswith("OPENAI_"):
+        if name.startswith(("OPENAI_", "BATCHGEN_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("no-user-config")))

@@ -155,7 +155,7 @@ def test_missing_and_unsupported_files(tmp_path: Path) -> None:
     assert problems_of(tmp_path / "nope.csv") == ["nope.csv: file not found"]
     (tmp_path / "m.xls").write_bytes(b"\xd0\xcf\x11\xe0")
     assert problems_of(tmp_path / "m.xls") == [
-        "m.xls: unsupported file type '.xls': use .csv, .tsv, .txt, .xlsx or .yaml "
+        "m.xls: unsupported file type '.xls': use .csv, .tsv, .txt, .xlsx, .ods or .yaml "
         "(save an old .xls workbook as .xlsx)"
     ]
 
@@ -399,9 +399,9 @@ def test_yaml_problems_are_all_reported(tmp_path: Path) -> None:
         "    Prompt: z\n"
     )
     assert problems_of(path) == [
-        "m.yaml:1: unknown key 'colums'; expected one of base_url, columns, defaults, image_fit, "
-        "matrix, max_cost, output, pad_color, passthrough, profile, prompt_template, rows, sheet, "
-        "source, takes",
+        "m.yaml:1: unknown key 'colums'; expected one of base_url, columns, defaults, delimiter, "
+        "encoding, header_row, image_fit, matrix, max_cost, output, pad_color, passthrough, "
+        "profile, prompt_template, rows, sheet, source, takes",
         "m.yaml:2: defaults: must be a mapping of column: value",
         "m.yaml:5: a row must be a mapping of column: value",
         "m.yaml:7: the value of 'tags' must be a single value, not a list",
@@ -443,7 +443,10 @@ def test_yaml_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
             "m.yaml:1: expected rows: (a list of rows) or source: (a CSV or .xlsx file)",
         ),
         ("source: missing.csv\n", "m.yaml:1: source: file not found: missing.csv"),
-        ("source: other.yaml\n", "m.yaml:1: source: must be a .csv, .tsv, .txt or .xlsx file"),
+        (
+            "source: other.yaml\n",
+            "m.yaml:1: source: must be a .csv, .tsv, .txt, .xlsx or .ods file",
+        ),
         (
             "passthrough: notes\nrows: [{prompt: p}]\n",
             "m.yaml:1: passthrough: must be a list of column names",
@@ -485,6 +488,37 @@ def test_yaml_nested_too_deeply(tmp_path: Path) -> None:
     assert problems_of(tmp_path / "m.yaml") == ["m.yaml: not valid YAML: nested too deeply"]
 
 
-def test_empty_header_row(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "m.csv", [["", ""], ["a", "b"]])
-    assert problems_of(path) == ["m.csv:1: the header row (row 1) is empty"]
+def test_blank_rows_above_the_header_are_skipped(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "m.csv", [["", ""], ["a", "b"], ["1", "2"]])
+    manifest = load_manifest(path)
+    assert as_table(manifest) == [("m.csv", 3, {"a": "1", "b": "2"})]
+    assert manifest.notes == ("m.csv: skipped 1 row above the header (row 2)",)
+
+
+def test_a_sheet_of_blank_rows_has_no_header(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "m.csv", [["", ""], [" ", ""]])
+    assert problems_of(path) == ["m.csv: every row is empty: no header row"]
+
+
+def test_a_bad_byte_below_a_title_is_named_by_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"Spring brief\r\nid,prompt\r\na,fine\r\nb,cr\xe8me\r\n")
+    [problem] = problems_of(path)
+    assert problem.startswith("m.csv:4: prompt: byte 0xE8 is not UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "cells"),
+    [
+        ("id;prompt\r\na;one, two\r\n", {"id": "a", "prompt": "one, two"}),
+        ('id,prompt\r\na,"one; two"\r\n', {"id": "a", "prompt": "one; two"}),
+        ("id\tprompt\r\na\tone, two; three\r\n", {"id": "a", "prompt": "one, two; three"}),
+        ('Brief;;\r\n;;\r\nid;prompt;x\r\na;"x;y";\r\n', {"id": "a", "prompt": "x;y"}),
+    ],
+)
+def test_the_delimiter_is_the_one_that_reads_the_header(
+    tmp_path: Path, text: str, cells: dict[str, str]
+) -> None:
+    (tmp_path / "m.csv").write_text(text, encoding="utf-8", newline="")
+    [row] = load_manifest(tmp_path / "m.csv").rows
+    assert row.values == cells

@@ -7,6 +7,7 @@ several commands are in :mod:`batchgen.cli.options`.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import click
 
 from batchgen import __version__, render
+from batchgen.cli.configured import config_of_invocation, configured
+from batchgen.cli.help import COMPLETION, WorkflowGroup
 from batchgen.cli.options import (
     EXISTING_FILE,
     FOLDER,
@@ -23,19 +26,21 @@ from batchgen.cli.options import (
     Output,
     RunOptions,
     Workers,
+    base_url_option,
+    download_options,
     follow_command,
     follow_options,
     manifest_options,
     provider_options,
     run_options,
 )
-from batchgen.errors import BatchgenError, ManifestError
+from batchgen.errors import BatchgenError, ManifestError, UsageError
 from batchgen.output_paths import check_writable_file
 from batchgen.provider.resolve import ProviderOptions
 from batchgen.runner import follow_results, prepare, run
 
 
-class BatchgenGroup(click.Group):
+class BatchgenGroup(WorkflowGroup):
     """Turns batchgen's own errors into their message on stderr and their exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -53,28 +58,68 @@ class BatchgenGroup(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=BatchgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=BatchgenGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=COMPLETION,
+)
 @click.version_option(__version__, prog_name="batchgen")
 def cli() -> None:
-    """Turn a spreadsheet of prompts into generated videos, resumably, never paying twice."""
+    """Turn a spreadsheet of prompts into generated videos, resumably, never paying twice.
+
+    Settings not given as flags come from the manifest, the environment, a batchgen.toml
+    beside the manifest, then ~/.config/batchgen/config.toml (`batchgen config` shows them).
+    """
+
+
+@cli.command("init")
+@click.argument("folder", type=FOLDER)
+@click.option("--profile", help="Provider profile the dropdowns come from (default: openai).")
+def init_command(folder: Path, profile: str | None) -> None:
+    """Start a batch in FOLDER: manifest.xlsx with dropdowns from the profile and example
+    rows, an images/ folder and a commented batchgen.toml. Never overwrites a manifest."""
+    from batchgen.profile_files import is_builtin, load_profile
+    from batchgen.provider.resolve import profile_name
+    from batchgen.starter import write_starter
+
+    name = profile_name(profile, None)
+    # the config lives in FOLDER: a user's profile file is named so that it still resolves
+    ref = name if is_builtin(name) else str(Path(name).resolve())
+    starter = write_starter(folder, load_profile(name), ref)
+    click.echo(f"wrote {starter.manifest} (profile {name})")
+    click.echo(f"images go in {starter.images}")
+    click.echo(f"wrote {starter.config}" if starter.config else "kept the existing batchgen.toml")
+    chosen = f" --profile {ref}" if profile else ""
+    click.echo(f"next: batchgen validate {starter.manifest}{chosen}")
 
 
 @cli.command("validate")
+@configured("manifest")
 @manifest_options
 def validate_command(
     manifest: Path, profile: str | None, sheet: str | None, image_root: Path | None
 ) -> None:
     """Check every row of MANIFEST against the provider profile; send nothing."""
-    prepared = prepare(manifest, profile=profile, sheet=sheet, image_root=image_root)
+    configured_profile = config_of_invocation().text("profile")
+    prepared = prepare(
+        manifest,
+        profile=profile,
+        sheet=sheet,
+        image_root=image_root,
+        configured=configured_profile,
+    )
     if prepared.validation.problems:
         raise ManifestError(prepared.validation.problems)
     click.echo(render.validation(prepared))
 
 
 @cli.command("run")
+@configured("manifest")
 @manifest_options
+@base_url_option("the manifest's, $OPENAI_BASE_URL, the config files', the profile's")
 @provider_options
 @follow_options
+@download_options
 @run_options
 def run_command(
     options: RunOptions,
@@ -85,6 +130,8 @@ def run_command(
 ) -> None:
     """Validate MANIFEST, then submit every row not yet submitted, resuming where the last
     run stopped; with --wait/--download, follow the jobs to the end."""
+    if options.list_rows and not options.dry_run:  # a listing must never turn into purchases
+        raise UsageError("--list shows a dry run's rows: add --dry-run")
     summary_path = options.summary_json
     if summary_path is not None:  # before the night's creates, not after them
         check_writable_file(summary_path, "the summary")
@@ -94,6 +141,8 @@ def run_command(
         if summary_path is not None:
             render.write_failure_json(exc, summary_path)
         raise
+    if result.dry_run and options.list_rows:
+        click.echo(render.plan_listing(result))
     click.echo(render.plan(result) if result.dry_run else render.summary(result))
     if summary_path is not None:
         render.write_summary_json(result, summary_path)
@@ -101,17 +150,19 @@ def run_command(
 
 
 @cli.command("poll")
+@configured("results")
 @click.argument("results", type=EXISTING_FILE)
-@follow_command("Keep polling until every job is final.")
+@follow_command("Keep polling until every job is final.", downloads=False)
 def poll_command(command: FollowCommand) -> None:
     """Check every unfinished job of RESULTS and record what changed."""
     _follow(command)
 
 
 @cli.command("download")
+@configured("results")
 @click.argument("results", type=EXISTING_FILE)
 @click.option("--to", "download_dir", type=FOLDER, required=True, help="Folder for the videos.")
-@follow_command("Keep going until every job is final.")
+@follow_command("Keep going until every job is final.", downloads=True)
 def download_command(command: FollowCommand) -> None:
     """Download every finished video of RESULTS (checking unfinished jobs on the way)."""
     _follow(command)
@@ -121,6 +172,29 @@ def _follow(command: FollowCommand) -> None:
     result = follow_results(command.request())
     click.echo(render.follow_summary(result.results_path, result.tally, result.stopped_by))
     sys.exit(result.exit_code)
+
+
+@cli.command("config")
+@click.argument("manifest", type=EXISTING_FILE, required=False)
+@click.option("--sheet", help="Worksheet of a workbook manifest (default: the first).")
+def config_command(manifest: Path | None, sheet: str | None) -> None:
+    """Show the settings a run of MANIFEST without flags would use, and where each came
+    from (the manifest, the environment, batchgen.toml, your config.toml, the defaults)."""
+    from batchgen.cli.configured import OPTION_KEYS
+    from batchgen.config_files import KEY_TYPES, load_config_files
+    from batchgen.config_show import effective_settings, render_settings
+    from batchgen.manifest import load_manifest
+
+    files = load_config_files(manifest.parent if manifest else Path.cwd(), os.environ)
+    loaded = load_manifest(manifest, sheet=sheet) if manifest else None
+    ctx = click.get_current_context()
+    run_params = {p.name: p for p in run_command.get_params(ctx)}
+    defaults = {
+        key: run_params[OPTION_KEYS[key]].default if key in OPTION_KEYS else None
+        for key in KEY_TYPES
+    }
+    settings = effective_settings(files, loaded, os.environ, defaults)
+    click.echo(render_settings(settings, files, os.environ))
 
 
 @cli.command("report")

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 import click
 
+from batchgen.cli.configured import config_of_invocation
 from batchgen.errors import UsageError
 from batchgen.follow.follower import FollowSettings
 from batchgen.provider.resolve import ProviderOptions
@@ -92,15 +93,20 @@ def _provider(
     allowed_base_urls: tuple[str, ...],
     request_timeout: float,
 ) -> ProviderOptions:
-    # --profile is declared by each command (its help differs) and collected here
+    # --profile and --base-url are declared by each command (their help differs) and
+    # collected here; the config files add what sits below the flags in the precedence
+    config = config_of_invocation()
     return ProviderOptions(
         env=dict(os.environ),
         profile=profile,
         base_url=base_url,
         api_key_env=api_key_env,
         allow_insecure=allow_insecure,
-        allowed_base_urls=allowed_base_urls,
+        allowed_base_urls=(*allowed_base_urls, *config.allowed_base_urls()),
         request_timeout=request_timeout,
+        configured_profile=config.text("profile"),
+        configured_profile_trusted=config.profile_trusted,
+        configured_urls=config.url_sources(),
     )
 
 
@@ -144,8 +150,8 @@ class Following:
     timeout: float | None
     poll_rpm: float
     poll_interval: float
-    variants: tuple[str, ...]
-    name_template: str | None
+    variants: tuple[str, ...] = ()  # run and download only: poll downloads nothing
+    name_template: str | None = None
 
     def settings(
         self, workers: Workers, *, wait: bool, download_dir: Path | None
@@ -178,6 +184,7 @@ class RunOptions:
     max_cost: float | None
     max_jobs: int | None
     dry_run: bool
+    list_rows: bool  # with --dry-run: one line per row
     skip_invalid: bool
     retry_rejected: bool
     resend_unresolved: bool
@@ -192,10 +199,12 @@ class RunOptions:
         """The run these options ask for (setting up its output)."""
         # downloading means following every job to its end: a single pass would find few done
         follows = self.wait or self.download_dir is not None
+        configured_out = config_of_invocation().text("output")
         return RunRequest(
             manifest=self.manifest,
             provider=provider,
             out=self.out,
+            configured_out=None if configured_out is None else Path(configured_out),
             sheet=self.sheet,
             image_root=self.image_root,
             skip_invalid=self.skip_invalid,
@@ -243,7 +252,7 @@ class FollowCommand:
 manifest_options = options(
     click.argument("manifest", type=EXISTING_FILE),
     click.option("--profile", help="Provider profile: openai, relay, or a YAML file."),
-    click.option("--sheet", help="Worksheet of an .xlsx manifest (default: the first)."),
+    click.option("--sheet", help="Worksheet of an .xlsx or .ods manifest (default: the first)."),
     click.option(
         "--image-root",
         type=FOLDER,
@@ -257,9 +266,6 @@ provider_options = options(
     collect("provider", _provider),
     collect("workers", _workers),
     collect("output", Output),
-    click.option(
-        "--base-url", help="Provider address (default: manifest, $OPENAI_BASE_URL, profile)."
-    ),
     click.option(
         "--api-key-env",
         default="OPENAI_API_KEY",
@@ -325,6 +331,12 @@ provider_options = options(
     ),
 )
 
+
+def base_url_option(default_help: str) -> Callable[[F], F]:
+    """``--base-url``, whose default each command describes as it works it out."""
+    return click.option("--base-url", help=f"Provider address (default: {default_help}).")
+
+
 #: How run, poll and download follow jobs, arriving as ``following``.
 follow_options = options(
     collect("following", Following),
@@ -343,6 +355,10 @@ follow_options = options(
         show_default=True,
         help="Seconds before a job's first check; adapts after.",
     ),
+)
+
+#: What run and download fetch once a job is done (poll downloads nothing).
+download_options = options(
     click.option(
         "--variant",
         "variants",
@@ -380,6 +396,12 @@ run_options = options(
     ),
     click.option("--max-jobs", type=click.IntRange(0), help="Cap on creates over every run."),
     click.option("--dry-run", is_flag=True, help="Show what would be sent, and send nothing."),
+    click.option(
+        "--list",
+        "list_rows",
+        is_flag=True,
+        help="With --dry-run: one line per row (what is sent, its cost, why skipped).",
+    ),
     click.option("--skip-invalid", is_flag=True, help="Record invalid rows and send the rest."),
     click.option("--retry-rejected", is_flag=True, help="Send rejected and invalid rows again."),
     click.option(
@@ -405,14 +427,18 @@ run_options = options(
 )
 
 
-def follow_command(wait_help: str) -> Callable[[F], F]:
-    """The options of poll and download after RESULTS (and --to), arriving as ``command``."""
+def follow_command(wait_help: str, *, downloads: bool) -> Callable[[F], F]:
+    """The options of poll and download after RESULTS (and --to), arriving as ``command``;
+    the file options only where the command ``downloads``."""
     return options(
         click.option(
-            "--profile", help="Provider profile the jobs were sent with (default: openai)."
+            "--profile",
+            help="Provider profile (default: the one run used, recorded beside RESULTS).",
         ),
+        base_url_option("where run sent the jobs, recorded beside RESULTS"),
         provider_options,
         follow_options,
+        *((download_options,) if downloads else ()),
         click.option("--wait", is_flag=True, help=wait_help),
         collect("command", FollowCommand),
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 from openpyxl.utils import get_column_letter
 
+from batchgen.manifest.header import SCAN_ROWS, is_header
 from batchgen.manifest.table import Builder, Table, Unreadable, fold_header
 from batchgen.manifest.text import BadBytes, decode_text, is_escaped_byte, read_bytes
 
@@ -19,11 +21,12 @@ DELIMITED_SUFFIXES = (".csv", ".tsv", ".txt")
 def read_delimited(path: Path, source: str, builder: Builder) -> Table:
     """A CSV or TSV file as a :class:`Table`; a broken row is a problem, not the end."""
     try:
-        text = decode_text(read_bytes(path))
+        text = decode_text(read_bytes(path), builder.layout.encoding)
     except BadBytes as exc:
-        row, column = _locate_in_csv(exc.text, exc.index, _delimiter(path, exc.text))
+        delimiter = _delimiter(path, exc.text, builder)
+        row, column = _locate_in_csv(exc.text, exc.index, delimiter, builder)
         raise Unreadable(str(exc), row=row, column=column) from None
-    delimiter = _delimiter(path, text)
+    delimiter = _delimiter(path, text, builder)
     # No cell can be longer than the file; the csv module's default cap (131,072 characters)
     # would otherwise hide an over-long prompt behind "field larger than field limit".
     if csv.field_size_limit() < len(text):
@@ -59,16 +62,44 @@ def _csv_message(exc: csv.Error) -> str:
     return f"not valid CSV: {exc}"
 
 
-def _delimiter(path: Path, text: str) -> str:
-    # Excel's "Unicode Text" export is tab-separated, whatever the file is later renamed to.
-    header = text.split("\n", 1)[0]
-    if path.suffix.lower() == ".tsv" or ("\t" in header and "," not in header):
-        return "\t"
-    return ","
+def _delimiter(path: Path, text: str, builder: Builder) -> str:
+    """``delimiter:`` if set, else the one of comma, semicolon and tab that finds the header
+    (or else the first non-empty row) with the most cells. Excel writes semicolons where the
+    comma is the decimal mark, and "Unicode Text" is tab-separated, whatever the file is
+    later renamed to. Ties go to the suffix's own: tab for .tsv, else comma."""
+    if builder.layout.delimiter is not None:
+        return builder.layout.delimiter
+    preferred = "\t" if path.suffix.lower() == ".tsv" else ","
+    candidates = (preferred, *(d for d in DELIMITERS if d != preferred))
+    # The head of the file is enough to find a header in; max() keeps the first of equals.
+    head = text[:_HEAD_CHARACTERS]
+    return max(candidates, key=lambda delimiter: _header_score(head, delimiter, builder))
 
 
-def _locate_in_csv(text: str, index: int, delimiter: str) -> tuple[int, str | None]:
-    """The row (header = 1) and column of ``text[index]``, for a message."""
+DELIMITERS = (",", ";", "\t")
+_HEAD_CHARACTERS = 1_000_000
+
+
+def _header_score(head: str, delimiter: str, builder: Builder) -> tuple[bool, int, int]:
+    """How well ``delimiter`` reads a header: found by name, how many cells, how early."""
+    first: tuple[bool, int, int] | None = None
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
+    try:
+        for number, cells in enumerate(itertools.islice(reader, SCAN_ROWS), start=1):
+            if is_header(cells, builder):
+                return True, len(cells), -number
+            # A cell of delimiters only is a blank row read with the wrong delimiter.
+            if first is None and any(cell.strip(" ,;\t") for cell in cells):
+                first = False, len(cells), -number
+    except csv.Error:
+        pass  # broken quoting is reported by the real read, with its row
+    return first or (False, 0, 0)
+
+
+def _locate_in_csv(
+    text: str, index: int, delimiter: str, builder: Builder
+) -> tuple[int, str | None]:
+    """The row and column (by the header's name where it has one) of ``text[index]``."""
     consumed = 0
 
     def lines() -> Iterator[str]:
@@ -78,14 +109,17 @@ def _locate_in_csv(text: str, index: int, delimiter: str) -> tuple[int, str | No
             yield line
 
     header: list[str] = []
+    header_number = 0
     try:
         for number, cells in enumerate(csv.reader(lines(), delimiter=delimiter), start=1):
-            header = header or cells
+            if _better_header(header, number, cells, builder):
+                header, header_number = cells, number
             if consumed <= index:
                 continue
             for position, cell in enumerate(cells):
                 if any(is_escaped_byte(char) for char in cell):
-                    name = header[position] if position < len(header) and number > 1 else ""
+                    below = number > header_number
+                    name = header[position] if position < len(header) and below else ""
                     if name and not any(is_escaped_byte(char) for char in name):
                         return number, fold_header(name)
                     return number, f"column {get_column_letter(position + 1)}"
@@ -93,3 +127,13 @@ def _locate_in_csv(text: str, index: int, delimiter: str) -> tuple[int, str | No
     except csv.Error:
         pass
     return text.count("\n", 0, index) + 1, None
+
+
+def _better_header(header: list[str], number: int, cells: list[str], builder: Builder) -> bool:
+    """Whether row ``number`` is the header rather than ``header`` (the best so far), by the
+    rules of :mod:`batchgen.manifest.header`, for naming a cell's column in a message."""
+    if builder.layout.header_row is not None:
+        return number == builder.layout.header_row
+    if not any(cell.strip() for cell in header):
+        return True
+    return is_header(cells, builder) and not is_header(header, builder)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from batchgen.manifest.image_case import case_variants, did_you_mean
+
 #: Pillow's format name -> the content type sent to the provider.
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
@@ -63,7 +65,9 @@ def resolve_inside(root: Path, text: str) -> Path:
     """The real path of image cell ``text`` (relative to ``root``), which must stay inside ``root``.
 
     Symlinks are followed first, so a link pointing out of the folder is refused like a
-    ``../`` path; an absolute path is fine when it lies inside ``root``.
+    ``../`` path; an absolute path is fine when it lies inside ``root``. A missing file
+    whose name differs only by case from one that exists is refused naming that file
+    (see :mod:`batchgen.manifest.image_case` for why it is not accepted).
     """
     cell = text.strip()
     if not cell:
@@ -79,6 +83,8 @@ def resolve_inside(root: Path, text: str) -> Path:
         raise ImageProblem(f"cannot resolve the path: {exc}") from None
     if not real.is_relative_to(real_root):
         raise ImageProblem(f"is outside the image folder {root}; images must be inside it")
+    if not real.exists() and (variants := case_variants(root, real)):
+        raise ImageProblem(did_you_mean(root, cell, variants))
     return real
 
 

@@ -40,12 +40,13 @@ class Manifest:
     pad_color: str | None = None
     expansion: Expansion = field(default_factory=Expansion)
     own_columns: frozenset[str] = frozenset()  # passthrough: and columns: targets, never typos
+    notes: tuple[str, ...] = ()  # what reading decided, for validate (rows above the header)
 
 
 def load_manifest(path: Path, *, sheet: str | None = None) -> Manifest:
-    """Load a manifest file (.csv, .tsv, .txt, .xlsx, .yaml), raising :class:`ManifestError`.
+    """Load a manifest file (.csv, .tsv, .txt, .xlsx, .ods, .yaml), raising :class:`ManifestError`.
 
-    ``sheet`` picks a worksheet of an .xlsx file (for YAML, of its ``source:``); the first
+    ``sheet`` picks a worksheet of an .xlsx or .ods file (for YAML, of its ``source:``); the first
     sheet is used otherwise.
     """
     builder = Builder()
@@ -80,6 +81,7 @@ def load_manifest(path: Path, *, sheet: str | None = None) -> Manifest:
         pad_color=settings.get("pad_color"),
         expansion=expansion,
         own_columns=frozenset(builder.own | set(builder.renames.values())),
+        notes=tuple(builder.notes),
     )
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from openpyxl.utils import get_column_letter
 
 from batchgen.manifest.delimited import DELIMITED_SUFFIXES, read_delimited
+from batchgen.manifest.header import Header, find_header
+from batchgen.manifest.ods import ODS_SUFFIXES, read_ods
 from batchgen.manifest.table import Builder, ManifestRow, Table, Unreadable, clean
 from batchgen.manifest.workbook import WORKBOOK_SUFFIXES, read_workbook
 
@@ -22,10 +24,12 @@ def load_spreadsheet(
             table = read_delimited(path, source, builder)
         elif suffix in WORKBOOK_SUFFIXES:
             table = read_workbook(path, sheet, source, builder)
+        elif suffix in ODS_SUFFIXES:
+            table = read_ods(path, sheet, source, builder)
         else:
             raise Unreadable(
                 f"unsupported file type {path.suffix or '(none)'!r}: use .csv, .tsv, .txt, "
-                ".xlsx or .yaml (save an old .xls workbook as .xlsx)"
+                ".xlsx, .ods or .yaml (save an old .xls workbook as .xlsx)"
             )
     except Unreadable as exc:
         builder.problem(source, exc.row, exc.column, str(exc))
@@ -34,13 +38,13 @@ def load_spreadsheet(
 
 
 def _table_rows(table: Table, builder: Builder) -> list[ManifestRow]:
-    """Rows of a table, checking its header; shared by CSV, TSV and .xlsx."""
-    if not any(clean(header) for header in table.header):
-        builder.problem(table.source, 1, None, "the header row (row 1) is empty")
+    """Rows of a table below its header, checking the header; shared by every reader."""
+    header = find_header(table, builder)
+    if header is None:
         return []
-    names = _header_names(table, builder)
+    names = _header_names(table.source, header, builder)
     rows: list[ManifestRow] = []
-    for number, cells in table.records:
+    for number, cells in header.records:
         values: dict[str, str] = {}
         for index, cell in enumerate(cells):
             text = clean(cell)
@@ -60,20 +64,20 @@ def _table_rows(table: Table, builder: Builder) -> list[ManifestRow]:
     return rows
 
 
-def _header_names(table: Table, builder: Builder) -> list[str | None]:
+def _header_names(source: str, header: Header, builder: Builder) -> list[str | None]:
     """Canonical name per column: None where the header is blank, "" for a duplicate."""
     names: list[str | None] = []
     first_letter: dict[str, str] = {}
-    for index, header in enumerate(table.header):
-        name = builder.name(header) if clean(header) else None
+    for index, cell in enumerate(header.cells):
+        name = builder.name(cell) if clean(cell) else None
         names.append(name)
         if name is None:
             continue
         letter = get_column_letter(index + 1)
         if name in first_letter:
             builder.problem(
-                table.source,
-                1,
+                source,
+                header.number,
                 name,
                 f"duplicate column: columns {first_letter[name]} and {letter} both mean {name!r}",
             )

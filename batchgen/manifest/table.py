@@ -18,7 +18,7 @@ from batchgen.errors import Problem
 class ManifestRow:
     """One non-empty row, as the user wrote it, under canonical column names."""
 
-    number: int  # spreadsheet row (header = 1); for YAML rows, the line where the row starts
+    number: int  # the spreadsheet's own row number; for YAML rows, the line where it starts
     source: str  # the file to name in messages
     values: dict[str, str]  # canonical column -> text; blank cells absent; defaults filled in
 
@@ -34,11 +34,23 @@ class Unreadable(Exception):
 
 @dataclass
 class Table:
-    """A spreadsheet as text: the header row, then ``(row number, cells)`` for each row."""
+    """A spreadsheet as text: its first row (row 1), then ``(row number, cells)`` for the
+    others; which row is the header is decided later (:mod:`batchgen.manifest.header`)."""
 
     source: str
     header: list[str]
     records: Iterable[tuple[int, list[str]]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the table is in a spreadsheet: a YAML wrapper's ``header_row:``, ``delimiter:``
+    and ``encoding:``, and the columns a ``prompt_template:`` needs from each row."""
+
+    header_row: int | None = None  # None: found (manifest/header.py)
+    delimiter: str | None = None  # None: detected from the header line
+    encoding: str | None = None  # None: BOM, UTF-8, else GB18030 (manifest/text.py)
+    template_columns: frozenset[str] = frozenset()  # a row holding them all is a header
 
 
 @dataclass
@@ -50,6 +62,8 @@ class Builder:
     defaults: dict[str, str] = field(default_factory=dict)
     columns: dict[str, None] = field(default_factory=dict)  # an ordered set
     own: set[str] = field(default_factory=set)  # passthrough: names
+    layout: Layout = field(default_factory=Layout)
+    notes: list[str] = field(default_factory=list)  # for validate: what reading decided
 
     def problem(self, file: str, row: int | None, column: str | None, message: str) -> None:
         self.problems.append(Problem(file, row, column, message))

@@ -39,15 +39,18 @@ def read_bytes(path: Path) -> bytes:
         raise Unreadable(f"cannot read the file: {exc.strerror}") from None
 
 
-def decode_text(data: bytes) -> str:
-    """Text of a file: BOM (UTF-8, UTF-16) first, else strict UTF-8, else GB18030.
+def decode_text(data: bytes, encoding: str | None = None) -> str:
+    """Text of a file: BOM (UTF-8, UTF-16) first, else ``encoding`` (a YAML wrapper's
+    ``encoding:``) strictly, else strict UTF-8, else GB18030.
 
     GB18030 is what Excel writes as "CSV" on a Chinese-locale Windows; it is a superset of
-    GBK and GB2312.
+    GBK and GB2312. A byte-order mark outranks ``encoding``: it cannot be there by chance.
     """
-    for bom, encoding in _BOMS:
+    for bom, bom_encoding in _BOMS:
         if data.startswith(bom):
-            return _decode(data, encoding)
+            return _decode(data, bom_encoding)
+    if encoding is not None:
+        return _checked(_decode_as(data, encoding))
     if data.startswith(b"PK\x03\x04"):
         raise Unreadable("is a zip file (an Excel workbook?), not text: name it .xlsx")
     if b"\x00" in data:
@@ -101,7 +104,8 @@ def _decode_legacy(data: bytes) -> str:
     if text is None or not _looks_like_gb18030(data):
         raise BadBytes(
             f"byte {byte} is not UTF-8 (nor GB18030, as Excel writes on Chinese Windows): "
-            "save the file as CSV UTF-8",
+            "save the file as CSV UTF-8, or name its encoding in a YAML wrapper "
+            "(source: this file, encoding: cp1252)",
             escaped,
             index,
         )
@@ -138,3 +142,27 @@ def _decode(data: bytes, encoding: str) -> str:
             f"{encoding}); save it as CSV UTF-8"
         ) from None
     return _checked(text)
+
+
+def check_encoding(name: str) -> str | None:
+    """Why ``name`` is not a text encoding Python knows, or None when it is."""
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return f"unknown encoding {name!r}; for example utf-8, cp1252, latin-1, gb18030"
+    return None
+
+
+def _decode_as(data: bytes, encoding: str) -> str:
+    """``data`` in the encoding the user named; a byte it cannot hold is located."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        byte = f"0x{data[exc.start]:02X}"
+        message = f"byte {byte} is not {encoding} (the encoding: setting): is that its encoding?"
+    try:
+        escaped = data.decode(encoding, errors="surrogateescape")
+    except UnicodeDecodeError:  # only bytes from 0x80 can be escaped (not in UTF-16, say)
+        raise Unreadable(message) from None
+    index = next(i for i, char in enumerate(escaped) if is_escaped_byte(char))
+    raise BadBytes(message, escaped, index)

@@ -10,7 +10,7 @@ from typing import Any
 import openpyxl
 from openpyxl.utils import get_column_letter
 
-from batchgen.manifest.table import Builder, Table, Unreadable, cell_text
+from batchgen.manifest.table import Builder, Table, Unreadable, cell_text, fold_header
 from batchgen.manifest.text import read_bytes
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -88,11 +88,20 @@ def _sheet_values(
 
 
 def _pick_sheet(workbook: Any, sheet: str | None) -> Any:
-    names: list[str] = list(workbook.sheetnames)
     if sheet is None:
         return workbook.worksheets[0]
+    return workbook[pick_sheet_name(list(workbook.sheetnames), sheet)]
+
+
+def pick_sheet_name(names: list[str], sheet: str) -> str:
+    """The sheet ``sheet`` names: exactly, else ignoring case and surrounding spaces (people
+    type ``--sheet briefs`` for "Briefs"); a wrong name lists the sheets there are."""
     if sheet in names:
-        return workbook[sheet]
+        return sheet
+    # Excel and LibreOffice refuse two sheet names that differ only by case: one match at most.
+    for name in names:
+        if fold_header(name) == fold_header(sheet):
+            return name
     raise Unreadable(f"no sheet named {sheet!r}; the sheets are: {', '.join(names)}")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 from batchgen.manifest.delimited import DELIMITED_SUFFIXES
+from batchgen.manifest.layout import source_layout
+from batchgen.manifest.ods import ODS_SUFFIXES
 from batchgen.manifest.spreadsheet import load_spreadsheet
 from batchgen.manifest.table import (
     Builder,
@@ -24,12 +26,13 @@ from batchgen.manifest.text import BadBytes, decode_text, read_bytes
 from batchgen.manifest.workbook import WORKBOOK_SUFFIXES
 
 YAML_KEYS = (
-    "base_url", "columns", "defaults", "image_fit", "matrix", "max_cost", "output", "pad_color",
-    "passthrough", "profile", "prompt_template", "rows", "sheet", "source", "takes",
+    "base_url", "columns", "defaults", "delimiter", "encoding", "header_row", "image_fit",
+    "matrix", "max_cost", "output", "pad_color", "passthrough", "profile", "prompt_template",
+    "rows", "sheet", "source", "takes",
 )  # fmt: skip
 SCALAR_SETTINGS = (
-    "base_url", "image_fit", "max_cost", "output", "pad_color", "profile", "prompt_template",
-    "sheet", "source", "takes",
+    "base_url", "delimiter", "encoding", "header_row", "image_fit", "max_cost", "output",
+    "pad_color", "profile", "prompt_template", "sheet", "source", "takes",
 )  # fmt: skip
 
 
@@ -206,6 +209,9 @@ def _yaml_mapping(
         builder.defaults = yaml_file.values(sections["defaults"], "defaults:")
     if "passthrough" in sections:
         builder.own.update(_yaml_names(yaml_file, sections["passthrough"]))
+    # The matrix before the source: its columns are not ones the header must hold.
+    matrix = _yaml_matrix(yaml_file, sections["matrix"]) if "matrix" in sections else {}
+    builder.layout = source_layout(yaml_file.problem, sections, settings, matrix, builder.defaults)
     rows: list[ManifestRow] = []
     if "source" in settings:
         rows += _yaml_source(yaml_file, sections["source"], settings, path, sheet)
@@ -213,7 +219,6 @@ def _yaml_mapping(
         rows += _yaml_rows(yaml_file, sections["rows"])
     elif "source" not in sections:
         yaml_file.problem(top, "expected rows: (a list of rows) or source: (a CSV or .xlsx file)")
-    matrix = _yaml_matrix(yaml_file, sections["matrix"]) if "matrix" in sections else {}
     return rows, settings, matrix
 
 
@@ -259,8 +264,8 @@ def _yaml_source(
     sheet: str | None,
 ) -> list[ManifestRow]:
     source_path = path.parent / settings["source"]
-    if source_path.suffix.lower() not in DELIMITED_SUFFIXES + WORKBOOK_SUFFIXES:
-        yaml_file.problem(node, "source: must be a .csv, .tsv, .txt or .xlsx file")
+    if source_path.suffix.lower() not in DELIMITED_SUFFIXES + WORKBOOK_SUFFIXES + ODS_SUFFIXES:
+        yaml_file.problem(node, "source: must be a .csv, .tsv, .txt, .xlsx or .ods file")
         return []
     if not source_path.is_file():
         yaml_file.problem(node, f"source: file not found: {display_name(source_path)}")

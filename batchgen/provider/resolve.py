@@ -46,6 +46,11 @@ class ProviderOptions:
     allow_insecure: bool = False
     allowed_base_urls: tuple[str, ...] = ()  # --allow-base-url: origins a file may name
     request_timeout: float = 120.0
+    # from the config files (batchgen.config_files): after the manifest's (or record's)
+    # profile, and after $OPENAI_BASE_URL; the user's own file is the operator's choice
+    configured_profile: str | None = None
+    configured_profile_trusted: bool = False
+    configured_urls: tuple[UrlSource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,10 @@ class Provider:
         return self.api_key
 
 
-def profile_name(chosen: str | None, suggested: str | None) -> str:
+def profile_name(chosen: str | None, suggested: str | None, configured: str | None = None) -> str:
     """The profile to use: the operator's, else the one a manifest or record names, else
-    the default."""
-    return chosen or suggested or DEFAULT_PROFILE
+    a config file's, else the default."""
+    return chosen or suggested or configured or DEFAULT_PROFILE
 
 
 def provider_for_run(
@@ -109,7 +114,8 @@ def provider_for_results(options: ProviderOptions, results: Path) -> Provider:
             f"{results}: its jobs were sent to the simulated API of a finished "
             "`run --mock`, which is gone; use `run --mock --wait` to follow jobs in one go"
         )
-    name = profile_name(options.profile, recorded.profile if recorded else None)
+    suggested = recorded.profile if recorded else None
+    name = profile_name(options.profile, suggested, options.configured_profile)
     profile = load_profile(name)
     record_url = UrlSource(
         recorded.base_url if recorded else None,
@@ -136,13 +142,21 @@ def _address(options: ProviderOptions, profile: Profile, files_url: UrlSource, n
         UrlSource(options.base_url, "--base-url", operator=True),
         files_url,
         UrlSource(options.env.get(BASE_URL_ENV), f"${BASE_URL_ENV}", operator=True),
+        *options.configured_urls,
         UrlSource(
             profile.default_base_url,
             f"the default_base_url: of profile {profile.name}",
-            operator=options.profile is not None or is_builtin(name),
+            operator=_operator_chose_profile(options, name),
         ),
     )
     allow_list = allowed_base_urls(options.allowed_base_urls, options.env)
     url = resolve_base_url(sources, allow_list, profile)
     check_base_url(url, allow_insecure=options.allow_insecure)
     return url
+
+
+def _operator_chose_profile(options: ProviderOptions, name: str) -> bool:
+    """Whether the operator chose profile ``name``: by --profile, a built-in name, or
+    naming it in their own config file (not a project file that came with a manifest)."""
+    by_config = options.configured_profile_trusted and name == options.configured_profile
+    return options.profile is not None or is_builtin(name) or by_config

@@ -24,6 +24,7 @@ from batchgen.columns import ASSET_COLUMNS, BOOKKEEPING_COLUMNS
 from batchgen.errors import Problem
 from batchgen.manifest import (
     DELIMITED_SUFFIXES,
+    ODS_SUFFIXES,
     WORKBOOK_SUFFIXES,
     Manifest,
     ManifestRow,
@@ -139,7 +140,7 @@ def _user_take(manifest: Manifest) -> bool:
 
 
 def _is_spreadsheet(source: str) -> bool:
-    return source.lower().endswith(DELIMITED_SUFFIXES + WORKBOOK_SUFFIXES)
+    return source.lower().endswith(DELIMITED_SUFFIXES + WORKBOOK_SUFFIXES + ODS_SUFFIXES)
 
 
 @dataclass
