@@ -55,6 +55,7 @@ KEY_TYPES: Mapping[str, type | tuple[type, ...]] = {
     "variants": list,
     "name": str,
     "download": str,
+    "notify_url": str,  # a secret: batchgen config shows only its host
 }
 #: Where the key goes: only the operator decides, never a file that travels with a manifest.
 USER_ONLY = frozenset({"allowed_base_urls", "api_key_env"})

@@ -16,6 +16,7 @@ from batchgen.config_files import ConfigFiles, user_config_path
 from batchgen.errors import UsageError
 from batchgen.ledger import default_results_path
 from batchgen.manifest import Manifest
+from batchgen.notify import shown_url
 from batchgen.profile_files import load_profile
 from batchgen.provider.config import ALLOWED_BASE_URLS_ENV, BASE_URL_ENV, UrlSource
 from batchgen.provider.resolve import NO_ADDRESS, ProviderOptions, profile_name, provider_for_run
@@ -130,6 +131,8 @@ def _allowed(files: ConfigFiles, env: Mapping[str, str]) -> Setting:
 
 def _from_files(files: ConfigFiles, key: str, default: object) -> Setting:
     found = files.lookup(key)
+    if found is not None and key == "notify_url":  # a webhook's path is its token
+        return Setting(key, shown_url(str(found[0])), str(found[1].path))
     if found is not None:
         return Setting(key, _text(found[0]), str(found[1].path))
     return Setting(key, _text(default), DEFAULT)

@@ -1,4 +1,8 @@
-"""Progress: a tqdm bar on a terminal, plain periodic log lines under cron."""
+"""Progress: a tqdm bar on a terminal, plain periodic log lines under cron.
+
+On a terminal the log lines go through :class:`BarSafeHandler` (``tqdm.write``), so they
+print above the bars instead of being glued into them.
+"""
 
 from __future__ import annotations
 
@@ -41,11 +45,19 @@ class Progress:
         self._last_log = clock()
         self._bar = tqdm(total=total, desc=what, unit="job", file=stream) if interactive else None
 
-    def add(self, count: int = 1) -> None:
-        """More items joined while running (jobs handed on by the submitter)."""
-        self.total += count
+    def at_least(self, count: int) -> None:
+        """Grow the total to ``count`` if more items came than expected; else keep it, so
+        that the bar's total and ETA do not jump."""
+        if count > self.total:
+            self.settle(count)
+
+    def settle(self, total: int) -> None:
+        """The total is now known to be ``total`` (e.g. fewer jobs came than expected)."""
+        if total == self.total:
+            return
+        self.total = total
         if self._bar is not None:
-            self._bar.total = self.total
+            self._bar.total = total
             self._bar.refresh()
 
     def advance(self, outcome: str) -> None:
@@ -74,3 +86,15 @@ class Progress:
 
     def _breakdown(self) -> str:
         return ", ".join(f"{name} {count}" for name, count in sorted(self.outcomes.items()))
+
+
+class BarSafeHandler(logging.StreamHandler[TextIO]):
+    """A log handler for a terminal with bars: each line goes through ``tqdm.write``, which
+    clears the bars, prints the line and draws them again below it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` above any bars on this handler's stream."""
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # logging must never end the run
+            self.handleError(record)

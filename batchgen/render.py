@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from batchgen.attention import AttentionRow, attention_json, attention_lines, attention_rows
 from batchgen.errors import BatchgenError, Problem, UsageError
 from batchgen.follow.follower import FollowTally
 from batchgen.jobs import CORE_FIELDS, InvalidRow, Job
@@ -146,9 +147,16 @@ def summary(result: RunResult) -> str:
     held = held_back_seconds(result)
     if held > 0:
         lines.append(f"the provider held the run back {duration(held)} (429)")
+    lines += attention_lines(run_attention(result))
     if result.stopped_by is not None:
         lines.append(RESUME_HINT)
     return "\n".join(lines)
+
+
+def run_attention(result: RunResult) -> list[AttentionRow]:
+    """The rows of the results file needing attention at the end of the run."""
+    manifest = result.prepared.manifest.path
+    return attention_rows(result.states.values(), result.results_path, manifest)
 
 
 def held_back_seconds(result: RunResult) -> float:
@@ -218,6 +226,7 @@ def summary_json(result: RunResult) -> dict[str, object]:
         "started": _iso(result.started),
         "finished": _iso(finished),
         "duration_seconds": round(finished - result.started, 3),
+        **attention_json(run_attention(result)),
     }
 
 

@@ -315,6 +315,7 @@ async def _submit_and_follow(
                 stop,
                 incoming=incoming,
                 interactive=request.interactive,
+                expected=len(steps),  # the poll bar's total, known up front
                 logger=logger,
             )
         except BaseException:

@@ -142,12 +142,12 @@ def test_the_users_file_names_the_keys_variable(setup: Setup, mock_api: RunningM
 
 
 def test_unknown_and_mistyped_keys_are_errors_naming_file_and_key(setup: Setup) -> None:
-    path = setup.project_file('concurency = 8\nrpm = "fast"\nnotify_url = "https://x"\n')
+    path = setup.project_file('concurency = 8\nrpm = "fast"\nwebhook = "https://x"\n')
     result = setup.dry_run("--base-url", "https://relay.example.com/v1")
     assert result.exit_code == 2
     assert f"{path}: concurency: unknown setting (did you mean concurrency?)" in result.stderr
     assert f"{path}: rpm: expected a number, not str" in result.stderr
-    assert f"{path}: notify_url: unknown setting" in result.stderr
+    assert f"{path}: webhook: unknown setting" in result.stderr
 
 
 def test_a_value_out_of_the_options_range_is_refused_like_the_flag(setup: Setup) -> None:
@@ -174,7 +174,8 @@ def test_the_project_file_follows_and_downloads_with_no_flags(
     )
     result = setup.invoke("run", setup.manifest, env={"OPENAI_BASE_URL": mock_api.base_url})
     assert result.exit_code == 0, result.output
-    assert [p.name for p in (setup.project / "videos").iterdir()] == ["a.mp4"]
+    videos = sorted(p.name for p in (setup.project / "videos").iterdir())
+    assert videos == ["a.mp4", "a.webp"]  # with its thumbnail, by default
     ledger = read_ledger(setup.project / "tonight.csv")
     assert ledger["a"]["status"] == "downloaded"
 

@@ -9,11 +9,25 @@ import pytest
 from PIL import Image
 
 from batchgen.errors import UsageError
-from batchgen.follow.download import Downloader, FetchResult, check_variants
+from batchgen.follow.download import Downloader, FetchResult, check_variants, with_thumbnail
 from batchgen.follow.naming import FileNamer
-from batchgen.mock import Faults, MockConfig
+from batchgen.ledger import read_ledger
+from batchgen.mock import Faults, MockConfig, RunningMock
+from batchgen.profile_files import load_profile
 from batchgen.provider.retry import RetrySettings
-from tests.helpers import FAST_RETRY, LOG, Harness, bounded, harness, lines_for, poller
+from tests.helpers import (
+    FAST,
+    FAST_RETRY,
+    FOLLOW,
+    LOG,
+    Harness,
+    Invoke,
+    bounded,
+    harness,
+    lines_for,
+    poller,
+    write_csv,
+)
 
 VIDEO_BYTES = 300_000
 
@@ -22,6 +36,7 @@ def downloader(
     h: Harness,
     *,
     variants: tuple[str, ...] = ("video",),
+    thumbnails: bool = False,
     template: str | None = None,
     retry: RetrySettings = FAST_RETRY,
     wall: float | None = None,
@@ -35,6 +50,7 @@ def downloader(
         retry,
         namer,
         variants=variants,
+        thumbnails=thumbnails,
         wall=(lambda: wall) if wall is not None else h.clock,
         logger=LOG,
     )
@@ -219,3 +235,95 @@ def test_variants_are_checked_and_video_comes_first() -> None:
     assert check_variants(("spritesheet", "video", "spritesheet")) == ("video", "spritesheet")
     with pytest.raises(UsageError, match="gif"):
         check_variants(("video", "gif"))
+
+
+# --- the thumbnail by default, where the provider makes one ---
+
+
+async def test_the_thumbnail_comes_with_the_video_by_default(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await completed(h, "c-01")
+        d = downloader(h, thumbnails=True)
+        assert d.variants == ("video", "thumbnail")
+        result = await bounded(d.fetch("c-01"))
+        assert result.files == 2 and result.status == "downloaded"
+        assert sorted(p.name for p in h.folder.iterdir()) == ["c-01.mp4", "c-01.webp"]
+        with Image.open(h.ledger.states["c-01"]["thumbnail"]) as image:
+            assert image.format == "WEBP"
+
+
+async def test_a_provider_without_previews_downloads_only_the_video(tmp_path: Path) -> None:
+    config = MockConfig.for_profile(load_profile("litellm"))
+    async with harness(tmp_path, config, profile="litellm") as h:
+        await completed(h, "c-01")
+        d = downloader(h, thumbnails=True)  # no error: there is simply no thumbnail to get
+        assert d.variants == ("video",)
+        assert (await bounded(d.fetch("c-01"))).files == 1
+        assert [p.name for p in h.folder.iterdir()] == ["c-01.mp4"]
+        assert not d.wants("c-01")  # nothing left to fetch: a rerun asks for nothing
+
+
+def test_asked_previews_stay_and_the_thumbnail_joins_them_once() -> None:
+    openai, litellm = load_profile("openai"), load_profile("litellm")
+    assert with_thumbnail(("spritesheet",), openai) == ("video", "spritesheet", "thumbnail")
+    assert with_thumbnail(("thumbnail",), openai) == ("video", "thumbnail")
+    assert with_thumbnail((), litellm) == ("video",)
+    with pytest.raises(UsageError, match="no such preview"):  # asked for: still refused
+        with_thumbnail(("thumbnail",), litellm)
+
+
+def cli_batch(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "m.csv", [["id", "prompt"], ["a", "a calm sea"]])
+
+
+@pytest.mark.parametrize(
+    ("flags", "files"),
+    [
+        ((), ["a.mp4", "a.webp"]),
+        (("--no-thumbnails",), ["a.mp4"]),
+        (("--no-thumbnails", "--variant", "spritesheet"), ["a.jpg", "a.mp4"]),
+        (("--variant", "thumbnail"), ["a.mp4", "a.webp"]),  # as `make demo` asks
+    ],
+)
+def test_run_download_fetches_thumbnails_unless_told_not_to(
+    tmp_path: Path, invoke: Invoke, mock_api: RunningMock, flags: tuple[str, ...], files: list[str]
+) -> None:
+    videos = tmp_path / "videos"
+    command = ("run", cli_batch(tmp_path), "--base-url", mock_api.base_url, *FAST, *FOLLOW)
+    result = invoke(*command, "--download", videos, *flags)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in videos.iterdir()) == files
+
+
+def test_download_fetches_the_thumbnail_of_videos_run_left(
+    tmp_path: Path, invoke: Invoke, mock_api: RunningMock
+) -> None:
+    command = ("run", cli_batch(tmp_path), "--base-url", mock_api.base_url, *FAST, *FOLLOW)
+    assert invoke(*command).exit_code == 0  # followed to completed, nothing downloaded
+    videos, results_file = tmp_path / "videos", tmp_path / "m.results.csv"
+    follow = ("--base-url", mock_api.base_url, *FOLLOW[1:])
+    result = invoke("download", results_file, "--to", videos, *follow, "--no-thumbnails")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in videos.iterdir()] == ["a.mp4"]
+    result = invoke("download", results_file, "--to", videos, *follow)  # the default again
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in videos.iterdir()) == ["a.mp4", "a.webp"]
+    assert read_ledger(results_file)["a"]["thumbnail"].endswith("a.webp")
+
+
+@pytest.mark.parametrize("command", ["run", "download"])
+def test_no_thumbnails_is_offered_under_following(invoke: Invoke, command: str) -> None:
+    result = invoke(command, "--help")
+    following = result.stdout.split("Following:")[1].split("\n\n")[0]
+    assert "--thumbnails / --no-thumbnails" in following
+    assert "--no-thumbnails" not in invoke("poll", "--help").stdout  # poll downloads nothing
+
+
+async def test_no_thumbnail_is_asked_for_a_video_whose_link_expired(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await completed(h, "c-01")
+        await bounded(downloader(h).fetch("c-01"))  # an older run: the video alone
+        expires_at = float(h.ledger.states["c-01"]["expires_at"])
+        assert downloader(h, thumbnails=True).wants("c-01")  # the link is still valid
+        later = downloader(h, thumbnails=True, wall=expires_at + 1)
+        assert not later.wants("c-01")  # the provider would answer 404: not an error

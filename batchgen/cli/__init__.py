@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from batchgen import __version__, render
+from batchgen import notify as notifier
 from batchgen.cli.configured import config_of_invocation, configured
 from batchgen.cli.help import COMPLETION, WorkflowGroup
 from batchgen.cli.options import (
@@ -27,10 +29,12 @@ from batchgen.cli.options import (
     RunOptions,
     Workers,
     base_url_option,
+    configure_logging,
     download_options,
     follow_command,
     follow_options,
     manifest_options,
+    notify_option,
     provider_options,
     run_options,
 )
@@ -140,12 +144,16 @@ def run_command(
     except BatchgenError as exc:
         if summary_path is not None:
             render.write_failure_json(exc, summary_path)
+        if options.notify:
+            notifier.notify(options.notify, notifier.failure_payload("run", exc))
         raise
     if result.dry_run and options.list_rows:
         click.echo(render.plan_listing(result))
     click.echo(render.plan(result) if result.dry_run else render.summary(result))
     if summary_path is not None:
         render.write_summary_json(result, summary_path)
+    if options.notify and not result.dry_run:  # a dry run did nothing to tell anyone about
+        notifier.notify(options.notify, notifier.run_payload(result))
     sys.exit(result.exit_code)
 
 
@@ -198,7 +206,9 @@ def config_command(manifest: Path | None, sheet: str | None) -> None:
 
 
 @cli.command("report")
+@configured("results")
 @click.argument("results", type=EXISTING_FILE)
+@notify_option("report")
 @click.option("--profile", help="Profile for cost estimates (default: the one the run used).")
 @click.option("--csv", "csv_path", type=NEW_FILE, help="Write one row per job, for a spreadsheet.")
 @click.option(
@@ -213,31 +223,56 @@ def config_command(manifest: Path | None, sheet: str | None) -> None:
     type=NEW_FILE,
     help="A self-contained contact sheet: a card per row with its thumbnail.",
 )
+@click.option(
+    "--json",
+    "json_path",
+    type=NEW_FILE,
+    help="Write counts, seconds, cost, rows needing attention and the summaries as JSON.",
+)
+@click.option(
+    "--by",
+    "group_by",
+    multiple=True,
+    metavar="COL",
+    help="Summarise by COL: rows per status, seconds, cost (repeatable; "
+    "default: campaign and owner, when the results have them).",
+)
 def report_command(
     results: Path,
     profile: str | None,
     csv_path: Path | None,
     xlsx_path: Path | None,
     html_path: Path | None,
+    json_path: Path | None,
+    group_by: tuple[str, ...],
+    notify: str | None,
 ) -> None:
     """Summarise RESULTS: counts per status, seconds of video, rows needing attention."""
     from batchgen.provider.resolve import profile_for_results
     from batchgen.report import html as report_html
+    from batchgen.report import json_export
     from batchgen.report import summary as report
+    from batchgen.report.groups import summaries_for
 
-    writers = (
-        (csv_path, report.write_csv),
-        (xlsx_path, report.write_xlsx),
-        (html_path, report_html.write_html),
-    )
-    for path, _ in writers:
+    for path in (csv_path, xlsx_path, html_path, json_path):
         if path is not None:
             check_writable_file(path, "the report")
     loaded = report.load_report(results, profile_for_results(results, profile))
-    click.echo(report.render_summary(loaded))
+    summaries = summaries_for(loaded, group_by)  # an unknown --by: exit 2, nothing written
+    click.echo(report.render_summary(loaded, summaries))
+    writers: tuple[tuple[Path | None, Callable[[report.Report, Path], Path]], ...] = (
+        (csv_path, report.write_csv),
+        (xlsx_path, lambda r, p: report.write_xlsx(r, p, summaries)),
+        (html_path, report_html.write_html),
+        (json_path, lambda r, p: json_export.write_json(r, p, summaries)),
+    )
     for path, write in writers:
         if path is not None:
             click.echo(f"wrote {write(loaded, path)}")
+    if notify:
+        configure_logging(sys.stderr.isatty())  # report has no --log-file: stderr only
+        written = [path for path, _ in writers if path is not None]
+        notifier.notify(notify, notifier.report_payload(loaded, written))
 
 
 @cli.command("resolve")

@@ -43,6 +43,7 @@ OPTION_KEYS: Mapping[str, str] = {
     "variants": "variants",
     "name": "name_template",
     "download": "download_dir",
+    "notify_url": "notify",
 }
 
 

@@ -35,11 +35,15 @@ SECTIONS: Mapping[str, str] = {
         PACE,
     ),
     **dict.fromkeys(
-        ("wait", "timeout", "poll_rpm", "poll_interval", "download_dir", "variants"), FOLLOW
+        ("wait", "timeout", "poll_rpm", "poll_interval", "download_dir", "variants", "thumbnails"),
+        FOLLOW,
     ),
     **dict.fromkeys(
-        ("out", "name_template", "summary_json", "log_file", "progress", "list_rows"), OUTPUT
+        ("out", "name_template", "summary_json", "notify", "log_file", "progress", "list_rows"),
+        OUTPUT,
     ),
+    # the report's exports, and what it summarises by
+    **dict.fromkeys(("csv_path", "xlsx_path", "html_path", "json_path", "group_by"), OUTPUT),
     **dict.fromkeys(("max_cost", "max_jobs", "dry_run", "resend_unresolved", "grace"), SAFETY),
 }
 

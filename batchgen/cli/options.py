@@ -22,6 +22,7 @@ import click
 from batchgen.cli.configured import config_of_invocation
 from batchgen.errors import UsageError
 from batchgen.follow.follower import FollowSettings
+from batchgen.progress import BarSafeHandler
 from batchgen.provider.resolve import ProviderOptions
 from batchgen.provider.retry import DEFAULT_GIVE_UP_AFTER, RetrySettings
 from batchgen.runner import FollowRequest, RunRequest
@@ -128,7 +129,8 @@ class Output:
 def configure_logging(interactive: bool, log_file: Path | None = None) -> None:
     """Log lines on stderr (bare at a terminal, timestamped otherwise), and to ``log_file``."""
     plain = logging.Formatter("%(asctime)s batchgen: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
-    console = logging.StreamHandler(sys.stderr)
+    # at a terminal, lines go above the progress bars (tqdm.write), not into them
+    console = BarSafeHandler(sys.stderr) if interactive else logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter("%(message)s") if interactive else plain)
     handlers: list[logging.Handler] = [console]
     if log_file is not None:
@@ -152,6 +154,7 @@ class Following:
     poll_interval: float
     variants: tuple[str, ...] = ()  # run and download only: poll downloads nothing
     name_template: str | None = None
+    thumbnails: bool = False  # run and download: the thumbnail too, where the profile has it
 
     def settings(
         self, workers: Workers, *, wait: bool, download_dir: Path | None
@@ -165,6 +168,7 @@ class Following:
             retry=workers.retry,
             download_dir=download_dir,
             variants=("video", *self.variants),
+            thumbnails=self.thumbnails,
             name_template=self.name_template,
             poll_interval=self.poll_interval,
             grace_seconds=workers.grace,
@@ -192,6 +196,7 @@ class RunOptions:
     download_dir: Path | None
     mock: bool
     summary_json: Path | None
+    notify: str | None
 
     def request(
         self, provider: ProviderOptions, workers: Workers, following: Following, output: Output
@@ -332,6 +337,31 @@ provider_options = options(
 )
 
 
+class WebhookUrl(click.ParamType[str]):
+    """An http(s) webhook address; a wrong one is refused naming only its host (a secret)."""
+
+    name = "URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """``value`` checked by :func:`batchgen.notify.url_problem`."""
+        from batchgen.notify import url_problem  # only when given: run starts as fast
+
+        problem = url_problem(str(value).strip())
+        if problem:
+            self.fail(problem, param, ctx)
+        return str(value).strip()
+
+
+def notify_option(command: str) -> Callable[[F], F]:
+    """``--notify URL``: POST a JSON summary there when ``command`` ends."""
+    return click.option(
+        "--notify",
+        type=WebhookUrl(),
+        help=f"When the {command} ends, POST a JSON summary to this webhook (Slack, "
+        "Mattermost, Teams); a failure never changes the exit code.",
+    )
+
+
 def base_url_option(default_help: str) -> Callable[[F], F]:
     """``--base-url``, whose default each command describes as it works it out."""
     return click.option("--base-url", help=f"Provider address (default: {default_help}).")
@@ -365,6 +395,12 @@ download_options = options(
         multiple=True,
         type=click.Choice(["thumbnail", "spritesheet"]),
         help="Also download these previews (repeatable).",
+    ),
+    click.option(
+        "--thumbnails/--no-thumbnails",
+        default=True,
+        show_default=True,
+        help="Download each video's thumbnail too, where the profile's provider makes one.",
     ),
     click.option(
         "--name",
@@ -424,6 +460,7 @@ run_options = options(
         type=NEW_FILE,
         help="Write the run's counts, costs, durations and exit code as JSON.",
     ),
+    notify_option("run"),
 )
 
 

@@ -1,5 +1,9 @@
 """Downloading: each completed job's video (and previews, when asked) into one folder.
 
+The thumbnail comes with the video by default (``thumbnails``) wherever the profile says
+the provider makes one: the contact sheet needs it, and asking a provider that has none
+would only fetch the whole video again.
+
 Files stream to ``<name>.part`` and are renamed when whole (see
 :meth:`VideoClient.download`), so a crash never leaves a truncated file under a final
 name. A file counts as downloaded only when the ledger records it *and* it is on disk at
@@ -35,6 +39,7 @@ from batchgen.provider.retry import RetrySettings
 from batchgen.status import DONE, Status
 
 VIDEO = "video"
+THUMBNAIL = "thumbnail"
 VARIANTS = tuple(VARIANT_COLUMNS)
 #: A relay's "not completed yet" for content: not a failure, try again later.
 NOT_READY_STATUSES = frozenset({400, 409})
@@ -56,6 +61,15 @@ def check_variants(variants: Sequence[str], profile: Profile | None = None) -> t
             f"--variant {absent[0]}: the {profile.name} profile's provider has no such preview "
             f"(it has {has}); download the video alone"
         )
+    return wanted
+
+
+def with_thumbnail(variants: Sequence[str], profile: Profile) -> tuple[str, ...]:
+    """``variants`` (checked, video first) plus the thumbnail when ``profile``'s provider
+    makes one; unchanged when it has none or it is already asked for."""
+    wanted = check_variants(variants, profile)
+    if THUMBNAIL in profile.video.previews and THUMBNAIL not in wanted:
+        return (*wanted, THUMBNAIL)
     return wanted
 
 
@@ -90,6 +104,7 @@ class Downloader:
         namer: FileNamer,
         *,
         variants: Sequence[str] = (VIDEO,),
+        thumbnails: bool = False,
         wall: Callable[[], float] = time.time,
         logger: logging.Logger,
     ) -> None:
@@ -98,18 +113,21 @@ class Downloader:
         self._throttle = throttle
         self._retry = retry
         self._namer = namer
-        self.variants = check_variants(variants, client.profile)
+        checked = with_thumbnail if thumbnails else check_variants
+        self.variants = checked(variants, client.profile)
         self._wall = wall  # compared with the provider's expires_at (Unix time)
         self._logger = logger
 
     def wants(self, key: str) -> bool:
         """Whether ``key`` has something to download: completed, or a file gone missing.
 
-        A downloaded video deleted since is fetched again only while its link is valid.
+        A downloaded video deleted since, or a preview it has not (the thumbnail a later
+        run asks for by default), is fetched only while its link is valid: after that the
+        provider answers 404 and the night would end "needs attention" for nothing.
         """
         state = self._ledger.states.get(key, {})
         status, missing = state.get("status"), self._missing(state)
-        if status == Status.DOWNLOADED and VIDEO in missing:
+        if status == Status.DOWNLOADED and missing:
             return not self._link_expired(state)
         return status in DONE and bool(missing)
 

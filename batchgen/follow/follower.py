@@ -54,6 +54,7 @@ class FollowSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     download_dir: Path | None = None  # None: poll only
     variants: tuple[str, ...] = (VIDEO,)
+    thumbnails: bool = False  # the thumbnail too, where the provider makes one
     name_template: str | None = None
     poll_interval: float = 5.0  # first interval; adapts
     grace_seconds: float = DEFAULT_GRACE_SECONDS  # for requests in flight after stop/timeout
@@ -111,21 +112,27 @@ async def follow_jobs(
     *,
     incoming: asyncio.Queue[str | None] | None = None,
     interactive: bool = False,
+    expected: int = 0,
     logger: logging.Logger,
     timing: Timing | None = None,
 ) -> FollowTally:
     """Poll (and download) every unfinished job of ``ledger``, and those put on ``incoming``.
 
     ``incoming`` takes keys from a running submitter; ``None`` on it means no more will
-    come. Raises :class:`UsageError` for a bad name template or variant (before any
-    request), and re-raises what cannot be handled per job (a refused key, a full disk).
+    come. ``expected`` is how many it may bring (the rows the run sends), so the bar's
+    total is right from the start instead of growing. Raises :class:`UsageError` for a
+    bad name template or variant (before any request), and re-raises what cannot be
+    handled per job (a refused key, a full disk).
     """
-    progress = Progress(0, "poll", interactive=interactive, logger=logger)
-    follower = _Follower(client, ledger, settings, stop, progress, logger, timing or Timing())
+
+    def bar(waiting: int) -> Progress:
+        return Progress(waiting + expected, "poll", interactive=interactive, logger=logger)
+
+    follower = _Follower(client, ledger, settings, stop, bar, logger, timing or Timing())
     try:
         return await follower.run(incoming)
     finally:
-        progress.close()
+        follower.progress.close()
 
 
 class _Follower:
@@ -137,14 +144,13 @@ class _Follower:
         ledger: Ledger,
         settings: FollowSettings,
         stop: asyncio.Event,
-        progress: Progress,
+        bar: Callable[[int], Progress],  # given the jobs waiting at the start
         logger: logging.Logger,
         timing: Timing,
     ) -> None:
         self._ledger = ledger
         self._settings = settings
         self._stop = stop
-        self._progress = progress
         self._logger = logger
         self._timing = timing
         self._halt = asyncio.Event()  # stop, timeout or a task's unexpected error
@@ -159,15 +165,19 @@ class _Follower:
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failure: BaseException | None = None
+        self._waiting = [k for k in ledger.states if self._has_work(k)]  # at the start
+        self.progress = bar(len(self._waiting))
         self.tally = FollowTally()
 
     async def run(self, incoming: asyncio.Queue[str | None] | None) -> FollowTally:
-        for key in [k for k in self._ledger.states if self._has_work(k)]:
+        for key in self._waiting:
             self._follow(key, fresh=False)
         watcher = asyncio.create_task(self._watch())
         try:
             if incoming is not None:
                 await self._take(incoming)
+                # every job sent has come: fewer than expected when some were not created
+                self.progress.settle(len(self._tasks))
             await self._drain()
         finally:
             watcher.cancel()
@@ -194,7 +204,7 @@ class _Follower:
         task = asyncio.create_task(self._run_job(key, delay), name=f"follow {key}")
         task.add_done_callback(self._task_done)
         self._tasks[key] = task
-        self._progress.add(1)
+        self.progress.at_least(len(self._tasks))
 
     async def _take(self, incoming: asyncio.Queue[str | None]) -> None:
         """Follow keys from the submitter until it says it is done (``None``) or a halt."""
@@ -224,7 +234,7 @@ class _Follower:
                 break
             delay = next_delay
         if not self._has_work(key):
-            self._progress.advance(self._ledger.states[key]["status"])
+            self.progress.advance(self._ledger.states[key]["status"])
 
     async def _step(self, key: str, cadence: Cadence) -> float | None:
         """A poll, then the download once complete; seconds to the next step, or None."""
@@ -338,6 +348,7 @@ def _downloader(
         settings.retry,
         namer,
         variants=settings.variants,
+        thumbnails=settings.thumbnails,
         wall=timing.wall,
         logger=logger,
     )

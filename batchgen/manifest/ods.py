@@ -13,7 +13,6 @@ import re
 import zipfile
 from pathlib import Path
 
-import pandas as pd
 from openpyxl.utils import get_column_letter
 
 from batchgen.manifest.table import Builder, Table, Unreadable, cell_text
@@ -40,6 +39,8 @@ def read_ods(path: Path, sheet: str | None, source: str, builder: Builder) -> Ta
 
 def _sheet_grid(path: Path, sheet: str | None) -> list[list[object]]:
     """Every row of the chosen sheet as typed values, empty cells as ``""``."""
+    import pandas as pd  # here: slow to import, and `run` of a CSV manifest never needs it
+
     if not path.is_file():
         read_bytes(path)  # raises the same messages as for CSV
     try:

@@ -11,32 +11,27 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 from datetime import datetime, timezone
-from html import escape
 from importlib import resources
 from pathlib import Path
 from string import Template
 
-from PIL import Image
-
 from batchgen.errors import LedgerError
-from batchgen.report.summary import (
-    Report,
-    ReportRow,
-    human_bytes,
-    ordered_statuses,
-    relative_link,
+from batchgen.report.cards import (
+    MAX_THUMBNAIL_BYTES,
+    THUMBNAIL_SIDE,
+    CardContext,
+    card,
+    thumbnail_uri,
+    time_element,
+    tone,
 )
-from batchgen.status import ATTENTION, BUSY, DONE, Status
+from batchgen.report.cards import e as _e
+from batchgen.report.groups import GroupRow, GroupSummary, default_group_columns, summarise_by
+from batchgen.report.summary import Report, ordered_statuses
 
-#: Thumbnail files larger than this are not read at all (a placeholder says so).
-MAX_THUMBNAIL_BYTES = 20_000_000
-#: Longest side, in pixels, of an embedded thumbnail: sharp on a 2x screen at card width.
-THUMBNAIL_SIDE = 640
-
-# formats every browser shows, by Pillow's name
-_EMBEDDABLE = {"WEBP": "image/webp", "PNG": "image/png", "JPEG": "image/jpeg"}
+__all__ = ["MAX_THUMBNAIL_BYTES", "THUMBNAIL_SIDE", "render_html", "thumbnail_uri", "tone"]
+__all__ += ["team_columns", "write_html"]
 
 
 def write_html(report: Report, path: Path) -> Path:
@@ -52,62 +47,43 @@ def write_html(report: Report, path: Path) -> Path:
 def render_html(report: Report, folder: Path) -> str:
     """The page as text, with links relative to ``folder`` (where the page will be)."""
     style, script = _asset("report.css"), _asset("report.js")
+    context = CardContext(folder, _image_bases(report), team_columns(report))
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Template(_asset("report.html")).substitute(
         csp=_csp(style, script),
         title=_e(f"Report: {report.results.name}"),
         results=_e(str(report.results)),
-        generated=_e(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        generated=time_element(generated),
         stats=_stats(report),
+        summaries=_summaries(report),
         filters=_filters(report),
         total=str(len(report.rows)),
-        cards="\n".join(_card(row, folder) for row in report.rows) or _EMPTY,
+        cards="\n".join(card(row, context) for row in report.rows) or _EMPTY,
         style=style,
         script=script,
     )
 
 
-_EMPTY = '<p class="empty">The results file has no rows yet.</p>'
+def team_columns(report: Report) -> tuple[str, ...]:
+    """The passthrough columns with a value in some row: on cards, filters and grouping.
 
-
-def tone(status: str) -> str:
-    """The colour family of a status badge: ``ok``, ``busy``, ``bad`` or ``muted``."""
-    if status in DONE:
-        return "ok"
-    if status in BUSY:
-        return "busy"
-    return "bad" if status in ATTENTION else "muted"
-
-
-def thumbnail_uri(path: Path | None) -> str | None:
-    """``path`` as a ``data:`` URI, or None when missing, too large or not an image.
-
-    Images larger than :data:`THUMBNAIL_SIDE` are scaled down first: a page of hundreds of
-    cards must stay light enough to open on a phone.
+    A column blank everywhere would only add noise, and ``id`` is each card's key already
+    (an invalid row records it as a column of its own).
     """
-    if path is None:
-        return None
-    try:
-        if path.stat().st_size > MAX_THUMBNAIL_BYTES:
-            return None
-        data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format in _EMBEDDABLE and max(image.size) <= THUMBNAIL_SIDE:
-                return _data_uri(_EMBEDDABLE[image.format], data)
-            return _data_uri("image/webp", _shrink(image))
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None  # unreadable or not an image: the card shows a placeholder
+    return tuple(
+        c
+        for c in report.passthrough
+        if c.casefold() != "id" and any(r.get(c).strip() for r in report.rows)
+    )
 
 
-def _shrink(image: Image.Image) -> bytes:
-    small = image.convert("RGB")
-    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    out = io.BytesIO()
-    small.save(out, "WEBP", quality=80)
-    return out.getvalue()
+def _image_bases(report: Report) -> tuple[Path, ...]:
+    # an image cell is relative to the manifest's folder, which is where the results file
+    # is by default; else to where batchgen ran
+    return (report.results.parent.resolve(), Path.cwd())
 
 
-def _data_uri(mime: str, data: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+_EMPTY = '<p class="empty">The results file has no rows yet.</p>'
 
 
 def _asset(name: str) -> str:
@@ -121,13 +97,11 @@ def _csp(style: str, script: str) -> str:
         return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
     return (
-        f"default-src 'none'; img-src data:; style-src 'sha256-{digest(style)}'; "
+        # media: the row's own video file beside the page (file: from disk, 'self' if served)
+        "default-src 'none'; img-src data:; media-src 'self' file:; "
+        f"style-src 'sha256-{digest(style)}'; "
         f"script-src 'sha256-{digest(script)}'; base-uri 'none'; form-action 'none'"
     )
-
-
-def _e(text: str) -> str:
-    return escape(text, quote=True)
 
 
 def _stats(report: Report) -> str:
@@ -151,7 +125,58 @@ def _filters(report: Report) -> str:
     if report.attention:
         buttons.append(_button("attention", "Needs attention", len(report.attention)))
     buttons += [_button(f"status:{s}", s, counts[s]) for s in ordered_statuses(counts)]
-    return "\n".join(buttons)
+    selects = [_column_filter(report, c) for c in team_columns(report)]
+    return "\n".join([*buttons, *selects, _group_select(report)])
+
+
+def _column_filter(report: Report, column: str) -> str:
+    """A select of the column's values (with counts) that narrows the cards to one."""
+    counts: dict[str, int] = {}
+    for row in report.rows:
+        value = row.get(column).strip()
+        counts[value] = counts.get(value, 0) + 1
+    options = "".join(
+        f'<option value="{_e(v)}">{_e(v or "(blank)")} ({n})</option>'
+        for v, n in sorted(counts.items(), key=lambda item: (item[0] == "", item[0]))
+    )
+    return (
+        f'<label class="pick">{_e(column)} <select data-column-filter="{_e(column)}">'
+        f'<option value="" data-any="true">any</option>{options}</select></label>'
+    )
+
+
+def _group_select(report: Report) -> str:
+    columns = "".join(f'<option value="{_e(c)}">{_e(c)}</option>' for c in team_columns(report))
+    return (
+        '<label class="pick">group by <select id="group-by"><option value="">nothing</option>'
+        f'<option value="status">status</option>{columns}</select></label>'
+    )
+
+
+def _summaries(report: Report) -> str:
+    """A small table per team column (campaign, owner): rows by status, video, cost."""
+    tables = [_summary_table(summarise_by(report, c)) for c in default_group_columns(report)]
+    return f'<section class="summaries">{"".join(tables)}</section>' if tables else ""
+
+
+def _summary_table(summary: GroupSummary) -> str:
+    has_cost = any(g.cost is not None for g in summary.groups)
+    titles = (summary.column, "rows", "by status", "seconds", *(("est. cost",) if has_cost else ()))
+    head = "".join(f"<th>{_e(t)}</th>" for t in titles)
+    body = "".join(_summary_row(g, has_cost) for g in summary.groups)
+    return (
+        f'<table class="summary"><caption>by {_e(summary.column)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _summary_row(group: GroupRow, has_cost: bool) -> str:
+    statuses = ", ".join(f"{s} {n}" for s, n in group.counts.items())
+    cells = [str(group.rows), statuses, f"{group.seconds:,}"]
+    if has_cost:
+        cells.append(f"${group.cost:,.2f}" if group.cost is not None else "")
+    tds = "".join(f"<td>{_e(c)}</td>" for c in cells)
+    return f'<tr><th scope="row">{_e(group.label)}</th>{tds}</tr>'
 
 
 def _button(value: str, label: str, count: int, *, pressed: bool = False) -> str:
@@ -159,79 +184,3 @@ def _button(value: str, label: str, count: int, *, pressed: bool = False) -> str
         f'<button type="button" data-filter="{_e(value)}" aria-pressed="{str(pressed).lower()}">'
         f'{_e(label)} <span class="count">{count}</span></button>'
     )
-
-
-def _card(row: ReportRow, folder: Path) -> str:
-    attention = "true" if row.needs_attention else "false"
-    return (
-        f'<article class="card" data-status="{_e(row.status)}" data-attention="{attention}">'
-        f"{_thumb(row)}"
-        f'<div class="body">'
-        f'<div class="meta"><span class="badge tone-{tone(row.status)}">{_e(row.status)}</span>'
-        f'<span class="where" title="{_e(row.get("job_id"))}">{_e(_where(row))}</span></div>'
-        f'<p class="prompt" title="{_e(row.get("prompt"))}">{_e(row.get("prompt"))}</p>'
-        f"{_reason(row)}{_progress(row)}{_facts(row)}{_video_link(row, folder)}"
-        f"</div></article>"
-    )
-
-
-def _where(row: ReportRow) -> str:
-    return f"row {row.row} · {row.key}" if row.row is not None else row.key
-
-
-def _thumb(row: ReportRow) -> str:
-    uri = thumbnail_uri(row.thumbnail)
-    if uri is not None:
-        alt = f"thumbnail of {row.label}"
-        return f'<div class="thumb"><img src="{uri}" alt="{_e(alt)}"></div>'
-    return f'<div class="thumb placeholder"><span>{_e(_placeholder_text(row))}</span></div>'
-
-
-def _placeholder_text(row: ReportRow) -> str:
-    if row.thumbnail is not None:
-        return "thumbnail unreadable" if row.thumbnail.exists() else "thumbnail missing"
-    if row.status in BUSY:
-        return "rendering…" if row.status == Status.IN_PROGRESS else "waiting…"
-    return "no video" if row.needs_attention else "no preview"
-
-
-def _reason(row: ReportRow) -> str:
-    if not row.needs_attention and not row.reason:
-        return ""
-    return f'<p class="reason">{_e(row.reason or "no reason recorded")}</p>'
-
-
-def _progress(row: ReportRow) -> str:
-    if row.status != Status.IN_PROGRESS:
-        return ""
-    try:
-        percent = max(0, min(100, int(float(row.get("progress") or 0))))
-    except ValueError:
-        percent = 0
-    return (
-        f'<div class="progress"><progress max="100" value="{percent}">{percent}%</progress>'
-        f"<span>{percent}%</span></div>"
-    )
-
-
-def _facts(row: ReportRow) -> str:
-    facts = [
-        ("duration", f"{row.seconds} s" if row.seconds else ""),
-        ("size", row.get("size").replace("x", "×")),
-        ("file", human_bytes(row.file_bytes)),
-        ("model", row.get("model")),
-    ]
-    items = "".join(
-        f'<div class="fact"><dt>{_e(label)}</dt><dd>{_e(value)}</dd></div>'
-        for label, value in facts
-        if value
-    )
-    return f'<dl class="facts">{items}</dl>' if items else ""
-
-
-def _video_link(row: ReportRow, folder: Path) -> str:
-    if row.file is None:
-        return ""
-    href = relative_link(row.file.resolve(), folder)
-    missing = "" if row.file.exists() else ' <span class="missing">(file not found)</span>'
-    return f'<a class="video" href="{_e(href)}">▶ Open video</a>{missing}'

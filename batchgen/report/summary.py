@@ -11,10 +11,10 @@ import csv
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from batchgen.columns import ASSET_PATH_COLUMNS, FIXED_COLUMNS
 from batchgen.errors import LedgerError
@@ -22,6 +22,9 @@ from batchgen.ledger import Record, read_ledger
 from batchgen.profile import Profile
 from batchgen.status import ATTENTION
 from batchgen.status import ORDER as STATUS_ORDER
+
+if TYPE_CHECKING:  # groups.py builds on this module; the summaries only pass through here
+    from batchgen.report.groups import GroupSummary
 
 _LEADING = ("row", "key", "status", "error_code", "error_message")
 #: Columns of the CSV/XLSX export: who and how it stands first, then the rest of the ledger.
@@ -173,8 +176,9 @@ def load_report(
     return Report(results, tuple(rows), _passthrough(states.values()), profile)
 
 
-def render_summary(report: Report) -> str:
-    """The terminal summary: rows per status, video, cost, and rows needing attention."""
+def render_summary(report: Report, summaries: Sequence[GroupSummary] = ()) -> str:
+    """The terminal summary: rows per status, video, cost, rows needing attention, then a
+    table per summary (:func:`batchgen.report.groups.summarise_by`)."""
     lines = [f"results: {report.results} ({len(report.rows)} rows)", *_status_table(report)]
     lines.append(f"video: {report.seconds} seconds in {report.jobs} jobs")
     if report.cost is not None and report.profile is not None:
@@ -183,6 +187,8 @@ def render_summary(report: Report) -> str:
     if attention:
         lines.append(f"needs attention: {len(attention)} rows")
         lines.extend(_attention_line(r) for r in attention)
+    for summary in summaries:
+        lines += ["", *_group_table(summary, priced=report.cost is not None)]
     return "\n".join(lines)
 
 
@@ -198,10 +204,11 @@ def write_csv(report: Report, path: Path) -> Path:
     return path
 
 
-def write_xlsx(report: Report, path: Path) -> Path:
+def write_xlsx(report: Report, path: Path, summaries: Sequence[GroupSummary] = ()) -> Path:
     """One row per key as an Excel workbook, with a hyperlink to each video; returns ``path``.
 
     Bold, frozen header; an autofilter; column widths fitted to the text (prompts capped).
+    Each of ``summaries`` becomes a sheet of its own ("by campaign").
     """
     from openpyxl import Workbook  # imported here: slow, and only this export needs it
     from openpyxl.styles import Font
@@ -218,6 +225,8 @@ def write_xlsx(report: Report, path: Path) -> Path:
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
     _fit_widths(sheet, header)
+    for summary in summaries:
+        _add_group_sheet(workbook, summary, priced=report.cost is not None)
     try:
         workbook.save(path)
     except OSError as exc:
@@ -234,6 +243,65 @@ def _append_xlsx_row(sheet: Any, row: ReportRow, header: list[str], folder: Path
         # the target is a URL (spaces as %20), the text shown is the plain path
         cell.hyperlink = relative_link(row.file, folder)
         cell.style = "Hyperlink"
+
+
+def _add_group_sheet(workbook: Any, summary: GroupSummary, *, priced: bool) -> None:
+    from openpyxl.styles import Font
+
+    header, body = _group_grid(summary, priced)
+    # Excel: at most 31 characters, none of []:*?/\ ; a duplicate title would be refused
+    title = re.sub(r"[\[\]:*?/\\]", "_", f"by {summary.column}")[:31]
+    taken = set(workbook.sheetnames)
+    title = next(t for n in range(1, 1000) if (t := _numbered(title, n)) not in taken)
+    sheet = workbook.create_sheet(title)
+    sheet.append([xlsx_text(c) for c in header])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for values in body:
+        sheet.append([xlsx_text(v) if isinstance(v, str) else v for v in values])
+        if priced:  # estimated USD, shown as money
+            sheet.cell(row=sheet.max_row, column=len(header)).number_format = '"$"#,##0.00'
+    sheet.freeze_panes = "A2"
+    _fit_widths(sheet, header)
+
+
+def _numbered(title: str, n: int) -> str:
+    return title if n == 1 else f"{title[: 31 - len(str(n)) - 1]} {n}"
+
+
+def _group_grid(
+    summary: GroupSummary, priced: bool
+) -> tuple[list[str], list[list[str | int | float | None]]]:
+    """The summary as a header and rows: value, rows, a column per status, seconds, cost."""
+    statuses = ordered_statuses(s for g in summary.groups for s in g.counts)
+    header = [summary.column, "rows", *statuses, "seconds", *(["cost"] if priced else [])]
+    body: list[list[str | int | float | None]] = []
+    for group in summary.groups:
+        costs: list[str | int | float | None] = [group.cost] if priced else []
+        counts = [group.counts.get(s, 0) for s in statuses]
+        body.append([group.label, group.rows, *counts, group.seconds, *costs])
+    return header, body
+
+
+def _group_table(summary: GroupSummary, *, priced: bool) -> list[str]:
+    header, body = _group_grid(summary, priced)
+    grid: list[list[str | int | float | None]] = [list(header), *body]
+    cells = [[_cell_text(v, i) for i, v in enumerate(row)] for row in grid]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [f"by {one_line(summary.column, 40)}:"]
+    for row in cells:
+        first = f"{row[0]:<{widths[0]}}"  # the value reads left to right, numbers right-aligned
+        rest = (f"{c:>{w}}" for c, w in zip(row[1:], widths[1:], strict=True))
+        lines.append("  " + "  ".join([first, *rest]).rstrip())
+    return lines
+
+
+def _cell_text(value: str | int | float | None, index: int) -> str:
+    if isinstance(value, str):
+        return one_line(value, 40) if index == 0 else value
+    if isinstance(value, float):
+        return f"${value:,.2f}"
+    return "-" if value is None else str(value)
 
 
 def _xlsx_value(column: str, text: str) -> str | int:
