@@ -124,6 +124,21 @@ def run(invoke: Invoke, base_url: str, manifest: Path, *extra: str) -> tuple[int
     return result.exit_code, result.output
 
 
+def ran_two_rows(folder: Path, invoke: Invoke, mock_api: RunningMock) -> Path:
+    """A two-row manifest, run once (two jobs made): the file a later edit is made to."""
+    manifest = rows_manifest(folder, 2)
+    assert run(invoke, mock_api.base_url, manifest)[0] == 0
+    return manifest
+
+
+def assert_refused(invoke: Invoke, mock_api: RunningMock, manifest: Path, why: str) -> None:
+    """A rerun is refused with exit 2 saying ``why``, and buys nothing beyond the two jobs."""
+    code, output = run(invoke, mock_api.base_url, manifest)
+    assert code == 2
+    assert why in output
+    assert mock_api.state.create_requests == 2
+
+
 def csv_rows(path: Path, encoding: str = "utf-8-sig") -> list[list[str]]:
     with path.open(encoding=encoding, newline="") as handle:
         return list(csv.reader(handle))
@@ -224,23 +239,18 @@ def test_a_results_file_rewritten_by_a_spreadsheet_is_refused_and_nothing_is_sen
 def test_a_cell_edited_in_place_is_refused(
     tmp_path: Path, invoke: Invoke, mock_api: RunningMock
 ) -> None:
-    manifest = rows_manifest(tmp_path, 2)
-    run(invoke, mock_api.base_url, manifest)
+    manifest = ran_two_rows(tmp_path, invoke, mock_api)
     results = results_of(manifest)
     rows = csv_rows(results)
     rows[-1][rows[0].index("status")] = "failed"  # as long as "queued": only the hash tells
     save_like_a_spreadsheet(results, rows)
-    code, output = run(invoke, mock_api.base_url, manifest)
-    assert code == 2
-    assert "cells were edited or rows reordered" in output
-    assert mock_api.state.create_requests == 2
+    assert_refused(invoke, mock_api, manifest, "cells were edited or rows reordered")
 
 
 def test_lines_appended_by_hand_are_accepted_unless_they_forget_a_job(
     tmp_path: Path, invoke: Invoke, mock_api: RunningMock
 ) -> None:
-    manifest = rows_manifest(tmp_path, 2)
-    run(invoke, mock_api.base_url, manifest)
+    manifest = ran_two_rows(tmp_path, invoke, mock_api)
     results = results_of(manifest)
     rows = csv_rows(results)
     status, job_id = rows[0].index("status"), rows[0].index("job_id")
@@ -253,29 +263,21 @@ def test_lines_appended_by_hand_are_accepted_unless_they_forget_a_job(
     appended[job_id] = ""
     with results.open("a", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerow(appended)
-    code, output = run(invoke, mock_api.base_url, manifest)
-    assert code == 2
-    assert f"drops the job id {rows[-1][job_id]}" in output
-    assert mock_api.state.create_requests == 2
+    assert_refused(invoke, mock_api, manifest, f"drops the job id {rows[-1][job_id]}")
 
 
 def test_a_results_file_deleted_behind_its_seal_is_refused(
     tmp_path: Path, invoke: Invoke, mock_api: RunningMock
 ) -> None:
-    manifest = rows_manifest(tmp_path, 2)
-    run(invoke, mock_api.base_url, manifest)
+    manifest = ran_two_rows(tmp_path, invoke, mock_api)
     results_of(manifest).write_bytes(b"")
-    code, output = run(invoke, mock_api.base_url, manifest)
-    assert code == 2
-    assert "it is gone or empty" in output
-    assert mock_api.state.create_requests == 2
+    assert_refused(invoke, mock_api, manifest, "it is gone or empty")
 
 
 def test_a_file_of_an_older_batchgen_is_accepted_once_and_sealed(
     tmp_path: Path, invoke: Invoke, mock_api: RunningMock
 ) -> None:
-    manifest = rows_manifest(tmp_path, 2)
-    run(invoke, mock_api.base_url, manifest)
+    manifest = ran_two_rows(tmp_path, invoke, mock_api)
     results = results_of(manifest)
     seal_path(results).unlink()
     code, output = run(invoke, mock_api.base_url, manifest)
@@ -331,8 +333,7 @@ def test_repair_keeps_rows_whose_job_id_is_lost_unsent_where_jobs_cannot_be_list
 def test_repair_warns_about_ids_a_spreadsheet_turned_into_numbers(
     tmp_path: Path, invoke: Invoke, mock_api: RunningMock
 ) -> None:
-    manifest = rows_manifest(tmp_path, 2)
-    run(invoke, mock_api.base_url, manifest)
+    manifest = ran_two_rows(tmp_path, invoke, mock_api)
     results = results_of(manifest)
     save_like_a_spreadsheet(results, ids_as_numbers(csv_rows(results)))
     repaired = invoke("repair", results)
