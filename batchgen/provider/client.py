@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import aiohttp
 
@@ -41,7 +41,7 @@ from batchgen.jobs import Job
 from batchgen.profile import Profile
 from batchgen.profile_traits import MAYBE_MADE, NOTHING_MADE
 from batchgen.provider.answers import bounded, error_details, excerpt, first_link, progress_of
-from batchgen.provider.config import Secret
+from batchgen.provider.config import Secret, url_origin
 
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 256 * 1024
@@ -72,7 +72,7 @@ class Video:
         job_id = data.get("id") or data.get("task_id")
         if not isinstance(job_id, (str, int)) or job_id == "":
             raise BadResponseError(
-                f"the provider's answer has no job id: {_excerpt(json.dumps(data))}"
+                f"the provider's answer has no job id: {excerpt(json.dumps(data))}"
             )
         raw_error = data.get("error")
         error: Mapping[str, Any] = raw_error if isinstance(raw_error, Mapping) else {}
@@ -82,14 +82,14 @@ class Video:
             progress=progress_of(data.get("progress")) or 0,
             created_at=_int(data.get("created_at")),
             expires_at=_int(data.get("expires_at")),
-            error_code=_bounded(str(error.get("code") or "")),
-            error_message=_bounded(str(error.get("message") or "")),
+            error_code=bounded(str(error.get("code") or "")),
+            error_message=bounded(str(error.get("message") or "")),
             model=str(data.get("model") or ""),
             prompt=str(data.get("prompt") or ""),
             size=str(data.get("size") or ""),
             seconds=str(data.get("seconds") or ""),
             remixed_from=str(data.get("remixed_from_video_id") or ""),
-            video_url=_bounded(first_link(data, profile.video.url_fields)),
+            video_url=bounded(first_link(data, profile.video.url_fields)),
         )
 
 
@@ -185,7 +185,7 @@ class VideoClient:
             # Not a page at all (a relay's error in a 200, a CDN page): "no jobs" would
             # make a lost create look absent and get it sent, and paid for, twice.
             raise BadResponseError(
-                f"the provider's list answer has no 'data' list: {_excerpt(json.dumps(data))}"
+                f"the provider's list answer has no 'data' list: {excerpt(json.dumps(data))}"
             )
         videos = tuple(Video.from_json(item, self.profile) for item in items)
         last = data.get("last_id") or (videos[-1].id if videos else None)
@@ -232,7 +232,7 @@ class VideoClient:
                 if link:
                     return link
         raise RejectedError(
-            f"the download answer is JSON, not a video: {_excerpt(body)}", status=response.status
+            f"the download answer is JSON, not a video: {excerpt(body)}", status=response.status
         )
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -250,11 +250,11 @@ class VideoClient:
             data = json.loads(body)
         except ValueError:
             raise BadResponseError(
-                f"HTTP {response.status} answer is not JSON: {_excerpt(body)}",
+                f"HTTP {response.status} answer is not JSON: {excerpt(body)}",
                 status=response.status,
             ) from None
         if not isinstance(data, dict):
-            raise BadResponseError(f"unexpected answer: {_excerpt(body)}", status=response.status)
+            raise BadResponseError(f"unexpected answer: {excerpt(body)}", status=response.status)
         return data, headers
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> str:
@@ -281,9 +281,9 @@ class VideoClient:
         """One request to ``path`` under the base URL (or to an absolute URL), following GET
         redirects by hand: the key goes only to the base URL's origin, never elsewhere."""
         url = path if _is_absolute(path) else self.base_url + path
-        origin = _origin(self.base_url)
+        origin = url_origin(self.base_url)
         for _hop in range(MAX_REDIRECTS + 1):
-            auth = self._auth if _origin(url) == origin else {}
+            auth = self._auth if url_origin(url) == origin else {}
             try:
                 response = await self._session.request(
                     method,
@@ -416,15 +416,6 @@ def _transport_error(exc: BaseException, timeout: float | None) -> ApiError:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return OutcomeUnknownError(f"connection lost: {type(exc).__name__}: {exc}")
     raise exc
-
-
-_excerpt = excerpt
-_bounded = bounded
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 def _int(value: Any) -> int | None:
