@@ -50,16 +50,23 @@ class Reconciler:
 
     async def look_up(self, job: Job, intent_timestamp: str) -> Lookup:
         """Is there a job for ``job`` created since ``intent_timestamp`` (ISO, from the ledger)?"""
-        profile = self._client.profile
-        if profile.honours_idempotency_key:
+        if self._client.profile.honours_idempotency_key:
             return Lookup(ABSENT, detail="the provider honours idempotency keys")
-        if not profile.can_list:
-            return Lookup(UNKNOWN, detail=f"the {profile.name} profile cannot list jobs")
+        blind = self.cannot_tell()
+        if blind is not None:
+            return Lookup(UNKNOWN, detail=blind)
         since = _epoch(intent_timestamp) - CLOCK_SKEW_SECONDS
         video = await self._search(job, since)
         if video is None:
             return Lookup(ABSENT, detail="no matching job in the provider's list")
         return Lookup(FOUND, video, detail=f"found {video.id} in the provider's list")
+
+    def cannot_tell(self) -> str | None:
+        """Why no lookup can ever settle a lost create here, or None when one can."""
+        profile = self._client.profile
+        if profile.honours_idempotency_key or profile.can_list:
+            return None
+        return f"the {profile.name} profile cannot list jobs"
 
     async def _search(self, job: Job, since: float) -> Video | None:
         after: str | None = None

@@ -164,6 +164,12 @@ class Submitter:
         except RetryableError as exc:
             if not create.maybe_sent:
                 raise
+            blind = self._reconciler.cannot_tell()
+            if blind is not None:  # no later run can look it up either: say the way out
+                create.lost_answer = create.lost_answer or exc
+                raise UnresolvedError(
+                    _unresolved_message(job, create, blind), status=exc.status, code=exc.code
+                ) from exc
             # Out of attempts with a create that may have made a job: recorded as 'error'
             # it would be sent again blindly by the next run; 'unresolved' is looked up first.
             raise UnresolvedError(

@@ -57,7 +57,8 @@ def test_a_524_or_520_is_looked_up_where_the_provider_lists_and_a_522_is_retried
     path = manifest(tmp_path, rows)
     faults = Faults(seed=31, html_524=0.25, html_520=0.1, html_522=0.25)
     mock = flavour(start_mock, "openai", faults)
-    result = run(invoke, path, mock, "openai")
+    # ten tries: a row meeting nine 522s in a row (p = 4e-6) is the only way left to fail
+    result = run(invoke, path, mock, "openai", "--max-attempts", "10")
     assert result.exit_code == 0, result.output
     states = read_ledger(results_of(path))
     assert {s["status"] for s in states.values()} <= {"queued", "completed"}  # none rejected
@@ -91,6 +92,20 @@ def test_behind_a_relay_that_cannot_list_a_524_is_unresolved_and_never_resent(
     again = run(invoke, path, mock, "new-api")  # the next night: still not resent
     assert again.exit_code == 1
     assert mock.state.create_requests == before
+
+
+def test_a_524_on_the_last_try_behind_a_relay_that_cannot_list_says_how_to_resolve_it(
+    tmp_path: Path, invoke: Invoke, start_mock: Start
+) -> None:
+    path = manifest(tmp_path, 2)
+    mock = flavour(start_mock, "new-api", Faults(seed=34, html_524=1.0))
+    assert run(invoke, path, mock, "new-api", "--max-attempts", "1").exit_code == 1
+    states = read_ledger(results_of(path))
+    for key, state in states.items():
+        assert state["status"] == "unresolved"
+        assert "HTTP 524" in state["error_message"]
+        assert f"batchgen resolve RESULTS {key} --job-id" in state["error_message"]
+    assert mock.state.create_requests == 2  # each sent once: a 524 is never resent blindly
 
 
 def test_no_such_job_as_new_api_says_it_is_lost_and_a_524_on_a_poll_is_retried(
