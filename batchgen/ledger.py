@@ -14,7 +14,7 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +29,8 @@ BOM = seal.BOM
 SHARED_CHARS = 16  # values this short repeat across rows (status, model, size): kept once
 
 Record = dict[str, str]
+#: Told ``(key, new state)`` after each line the ledger appends (see :meth:`Ledger.on_change`).
+Listener = Callable[[str, Mapping[str, str]], None]
 
 logger = logging.getLogger("batchgen")
 
@@ -119,6 +121,7 @@ class Ledger:
         self._handle = handle
         self._lock = lock
         self._sealer = sealer
+        self._listeners: list[Listener] = []
 
     @classmethod
     def open(cls, path: Path, passthrough: Sequence[str] = ()) -> Ledger:
@@ -232,7 +235,16 @@ class Ledger:
             raise LedgerError(
                 f"{self.path}: cannot append to the results file: {exc.strerror}"
             ) from None
+        for listener in tuple(self._listeners):
+            listener(key, state)
         return state
+
+    def on_change(self, listener: Listener) -> Callable[[], None]:
+        """Tell ``listener`` of every state appended from now on (e.g. a job the follower
+        found final wakes the creates waiting for a running slot, with no polling); returns
+        the function that stops telling it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def job_ids(self) -> set[str]:
         """Every job id the ledger knows, to avoid claiming one twice when reconciling."""

@@ -62,6 +62,7 @@ class Profile:
     max_prompt_chars: int = 32000
     retired: str = ""  # why the provider's default address no longer answers, if it does not
     refresh_seconds: float = 0.0  # how often a job's status can change there: polls no faster
+    max_running: int | None = None  # jobs a key may have running there at once (None: no cap)
     other_models: bool = False  # models beyond ``models`` are allowed, checked generically
     field_names: Mapping[str, str] = field(default_factory=dict)  # ours -> the provider's
     image_field: str = "input_reference"  # the multipart part that carries the image

@@ -24,7 +24,7 @@ KNOWN_KEYS = frozenset(
         "name", "extends", "retired", "default_base_url", "auth", "can_list",
         "honours_idempotency_key", "refresh_seconds", "defaults", "max_prompt_chars", "seconds",
         "models", "other_models", "extra_fields", "request", "statuses", "video", "not_found",
-        "not_ready", "http", "prices", "simulated", "summary",
+        "not_ready", "http", "prices", "simulated", "summary", "max_running",
     }
 )  # fmt: skip
 MAX_EXTENDS = 8
@@ -158,6 +158,7 @@ def _profile_from_mapping(data: Mapping[str, Any]) -> Profile:
         honours_idempotency_key=bool(data.get("honours_idempotency_key", False)),
         max_prompt_chars=int(data.get("max_prompt_chars", 32000)),
         refresh_seconds=float(data.get("refresh_seconds", 0)),
+        max_running=_max_running(data.get("max_running")),
         other_models=data.get("other_models", "refuse") == "allow",
         field_names={str(k): str(v) for k, v in (request.get("fields") or {}).items()},
         image_field=str(request.get("image_field", "input_reference")),
@@ -170,6 +171,15 @@ def _profile_from_mapping(data: Mapping[str, Any]) -> Profile:
         simulated=Simulated.from_yaml(data.get("simulated") or {}, can_list=can_list),
         summary=str(data.get("summary") or ""),
     )
+
+
+def _max_running(value: object) -> int | None:
+    """``max_running:``: a positive whole number of jobs, or null (no cap)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_running: {value!r} is not a positive whole number or null")
+    return value
 
 
 def _statuses(section: Mapping[str, Any], *, default: tuple[int, ...]) -> frozenset[int]:

@@ -81,6 +81,7 @@ def _capabilities(profile: Profile) -> list[str]:
         f"  lists jobs: {_yes(profile.can_list)} ({_lookup(profile.can_list)})",
         f"  honours Idempotency-Key: {_yes(profile.honours_idempotency_key)}",
         f"  status refreshes: {refresh} (polls are never faster)",
+        f"  jobs running at once per key: {_running_cap(profile.max_running)}",
         f"  video: {_video(profile.video)}",
         f"  previews: {_join(profile.video.previews) or 'none'}",
         f"  no such job: {_not_found(profile.not_found)}",
@@ -91,6 +92,12 @@ def _capabilities(profile: Profile) -> list[str]:
     if profile.retired:
         lines.append(f"  retired: {profile.retired}")
     return lines
+
+
+def _running_cap(max_running: int | None) -> str:
+    if max_running is None:
+        return "no cap"
+    return f"at most {max_running} (max_running: run sends more only as jobs finish)"
 
 
 def _lookup(can_list: bool) -> str:

@@ -40,6 +40,7 @@ from batchgen.provider.resolve import (
     provider_for_results,
     provider_for_run,
 )
+from batchgen.running_slots import running_cap
 from batchgen.signals import Stopper, signal_exit_code
 from batchgen.status import MAYBE_PAID, NOT_SENT, SUBMIT_ATTENTION, Status
 from batchgen.submit import SubmitSettings, SubmitTally, Submitter
@@ -68,6 +69,7 @@ class RunRequest:
     max_jobs: int | None = None
     mock: bool = False
     submit: SubmitSettings = field(default_factory=SubmitSettings)
+    max_running: int | None = None  # --max-running: None the profile's cap, 0 none
     follow: FollowSettings | None = None  # poll (and download) while submitting
     interactive: bool = False
 
@@ -282,7 +284,9 @@ async def _submit_and_follow(
     If following fails (a full disk, a refused key), submission stops as on a signal, so
     that creates in flight are still recorded, and the failure is raised after.
     """
-    steps, settings = result.plan.to_submit, request.submit
+    steps = result.plan.to_submit
+    cap = running_cap(request.max_running, result.prepared.profile)
+    settings = replace(request.submit, max_running=cap)
     progress = Progress(len(steps), "submit", interactive=request.interactive, logger=logger)
     incoming: asyncio.Queue[str | None] | None = None if request.follow is None else asyncio.Queue()
     followed = asyncio.Event()
@@ -323,6 +327,7 @@ async def _submit_and_follow(
             raise
         finally:
             followed.set()
+            submitter.end_following()  # rows waiting for a running slot stop waiting
 
     tasks = [submit()] + ([follow(request.follow)] if request.follow is not None else [])
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)

@@ -249,8 +249,8 @@ profile = "{profile}"
 # Seconds before a job's first status check; adapts after. Default 5.
 # poll_interval = 5
 
-# Status checks and downloads per minute. Default 120.
-# poll_rpm = 120
+# Status checks (polls, list pages) per minute at most; fewer after a 429. Default 600.
+# poll_rpm = 600
 
 # With waiting: give up after this many seconds (a rerun goes on). Default: no limit.
 # timeout = 21600

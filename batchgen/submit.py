@@ -2,7 +2,8 @@
 
 Every create follows the same protocol, which is what "never pay twice" rests on:
 
-1. take a request slot (concurrency cap and pacing), giving up if a stop signal came;
+1. take a running slot (the provider's cap on jobs running, :mod:`batchgen.running_slots`),
+   then a request slot (concurrency cap and pacing), giving up if a stop signal came;
 2. append a ``submitting`` intent to the ledger and fsync it;
 3. send the create with the row's key as ``Idempotency-Key``;
 4. append the answer (a job id, or why not).
@@ -38,6 +39,7 @@ from batchgen.provider.pacing import Throttle
 from batchgen.provider.retry import RetrySettings, retrying
 from batchgen.reconcile import FOUND, UNKNOWN, Reconciler
 from batchgen.remix_sources import source_failure
+from batchgen.running_slots import RunningSlots
 from batchgen.signals import DEFAULT_GRACE_SECONDS, sleep_unless_stopped
 from batchgen.status import MAYBE_PAID, NOT_SENT, READY_FOR_REMIX, Status
 
@@ -54,6 +56,7 @@ class SubmitSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     resend_unresolved: bool = False
     grace_seconds: float = DEFAULT_GRACE_SECONDS  # for requests in flight after a stop
+    max_running: int | None = None  # jobs running at the provider at once (None: no cap)
 
 
 @dataclass
@@ -63,6 +66,7 @@ class SubmitTally:
     possible_duplicates: int = 0
     interrupted: bool = False
     held_back_seconds: float = 0.0  # how long the provider's 429s held every worker back
+    held_by_cap: int = 0  # rows not sent: the running cap was full and nothing followed jobs
 
 
 class Submitter:
@@ -90,6 +94,10 @@ class Submitter:
         self._reconciler = Reconciler(client, ledger.job_ids, throttle)
         self._gates: dict[tuple[str, ...], _Gate] = {}
         self._unfinished: set[str] = set()  # rows of this run whose submit has not ended
+        # a follower (fed by on_submitted) records jobs as they end, freeing running slots
+        self._running = RunningSlots(
+            settings.max_running, ledger, stop, followed=on_submitted is not None
+        )
         self.tally = SubmitTally()
 
     async def run(self, steps: Sequence[Step]) -> SubmitTally:
@@ -103,9 +111,13 @@ class Submitter:
             asyncio.create_task(self._work(queue))
             for _ in range(min(self._settings.concurrency, len(queue)))
         ]
-        if workers:
-            await self._until_done_or_stopped(workers)
+        try:
+            if workers:
+                await self._until_done_or_stopped(workers)
+        finally:
+            self._running.close()
         self.tally.interrupted = self._stop.is_set()
+        self.tally.held_by_cap = self._running.turned_away
         self.tally.held_back_seconds = self._throttle.pacer.held_back
         return self.tally
 
@@ -132,8 +144,19 @@ class Submitter:
             self._unfinished.discard(step.job.key)
             self._progress.advance(outcome)
 
+    def end_following(self) -> None:
+        """Following has ended: no job will be seen to finish, so rows waiting for a
+        running slot give up (not sent; the next run sends them)."""
+        self._running.end_following()
+
     async def submit(self, step: Step) -> str:
         """Take one row to a job id or a final reason; returns the row's new status."""
+        try:
+            return await self._submit(step)
+        finally:
+            self._running.release(step.job.key)  # after its job, if any, is in the ledger
+
+    async def _submit(self, step: Step) -> str:
         job, create = step.job, _Create(maybe_sent=step.action == RECONCILE)
         try:
             video = await self._create_once(job, create)
@@ -228,7 +251,9 @@ class Submitter:
     async def _send(self, job: Job, create: _Create) -> Video:
         if job.remix_source:
             job = replace(job, remix_of=await self._source_job_id(job))
-        # The gate before the throttle: a lookup holding the gate needs throttle slots.
+        # Waiting for a running slot holds nothing else. The gate before the throttle: a
+        # lookup holding the gate needs throttle slots.
+        await self._running.take(job.key)
         async with self._gate(job).creating(), self._throttle:
             if self._stop.is_set():  # the slot came after a stop: send nothing more
                 raise StopRequested("stopped before sending")

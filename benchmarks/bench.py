@@ -11,6 +11,7 @@ It is a script that prints figures, not a test: a missed goal does not fail it.
 4. scale: 100,000 rows: validation, a no-op resume, peak memory
 5. uploads: 500 rows with distinct ~4 MB images: peak memory
 6. follow: polling and downloading 1,000 finished jobs with 20 MB videos
+7. night: ``run --wait --download`` end to end against job durations, batchgen vs the SDK
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import batchgen
 from benchmarks import follow as follow_item
+from benchmarks import night as night_item
 from benchmarks.measure import Figure
 from benchmarks.scenarios import QUICK, Settings, latency_hiding, overhead, pacing, scale, uploads
 
@@ -38,7 +40,24 @@ ITEMS: dict[str, tuple[str, Item]] = {
     "4": ("scale", scale),
     "5": ("uploads", uploads),
     "6": ("follow and download", lambda s, w: _follow(s, w)),
+    "7": ("night", lambda s, w: night_item.night(w, _nights(s))),
 }
+#: Lines printed under the table when the item ran: what its figures mean.
+NOTES: dict[str, Callable[[Settings], list[str]]] = {
+    "2": lambda s: [
+        f"2  not the bottleneck: the simulated API in {s.server_workers} processes sharing "
+        f"one port (SO_REUSEPORT), on the same {os.cpu_count()} cores as the client"
+    ],
+    "7": lambda s: night_item.notes(_nights(s)),
+}
+
+
+def _nights(settings: Settings) -> tuple[night_item.Night, ...]:
+    """Item 7's nights at the settings' size."""
+    every = night_item.nights(settings.night_rows, settings.night_speedup)
+    return tuple(n for n in every if n.tag in settings.night_tags)
+
+
 COLUMNS = ("item", "measurement", "median", "min", "max", "unit", "goal", "")
 
 
@@ -53,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = QUICK if args.quick else Settings()
     if args.reps is not None:
         settings = replace(settings, reps=args.reps)
+    if args.night:
+        settings = replace(settings, night_tags=args.night)
     chosen = args.only.split(",") if args.only else list(ITEMS)
     print(_heading(settings, quick=args.quick), flush=True)
     figures: list[Figure] = []
@@ -67,10 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 notes.append(figures_or_note)
             else:
                 figures += figures_or_note
+                notes += NOTES[key](settings) if key in NOTES else []
     print(_table(figures))
     for note in notes:
         print(note)
-    print(f"total {time.perf_counter() - started:.0f} s")
+    print(f"total {time.perf_counter() - started:.0f} s, load average at the end {_load()}")
     return 0
 
 
@@ -97,11 +119,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", help="comma-separated items to run, e.g. 1,3 (default: all)")
     parser.add_argument("--reps", type=int, help="repetitions per measurement (default 3)")
+    parser.add_argument("--night", help="item 7: which nights, e.g. A (default: A,B)")
     args = parser.parse_args(argv)
     if args.only and not set(args.only.split(",")) <= set(ITEMS):
         parser.error(f"--only takes items among {','.join(ITEMS)}")
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
+    if args.night and not set(args.night.split(",")) <= {"A", "B"}:
+        parser.error("--night takes nights among A,B")
     return args
 
 
@@ -111,8 +136,24 @@ def _heading(settings: Settings, *, quick: bool) -> str:
         f"batchgen {batchgen.__version__} benchmark ({mode}, {settings.reps} repetition(s), "
         f"median [min, max])\n"
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} cores; simulated API in a child process on 127.0.0.1"
+        f"{os.cpu_count()} cores ({_cpu_model()}), load average {_load()}; simulated API "
+        "in a child process on 127.0.0.1"
     )
+
+
+def _load() -> str:
+    """The 1-minute load average: other work on the machine shows in the figures."""
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "unknown"
+
+
+def _cpu_model() -> str:
+    """The processor's name, where the OS says it (Linux), else the platform's."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    names = [line.split(":", 1)[1].strip() for line in text.splitlines() if "model name" in line]
+    return names[0] if names else platform.processor() or "unknown CPU"
 
 
 def _table(figures: list[Figure]) -> str:

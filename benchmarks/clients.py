@@ -11,15 +11,17 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from batchgen.provider.resolve import ProviderOptions
 from batchgen.provider.retry import RetrySettings
 from batchgen.runner import RunRequest, run
 from batchgen.submit import SubmitSettings
-from benchmarks.data import IMAGE_SIZE, prompt_for
+from benchmarks.data import prompt_for
 from benchmarks.server import API_KEY
 
 UNPACED_RPM = 1e9  # what a user passes for "no rate limit": --rpm 1000000000
+SIZE: Literal["720x1280"] = "720x1280"  # IMAGE_SIZE as the SDK types it
 
 
 @dataclass(frozen=True)
@@ -107,15 +109,70 @@ def run_openai_sdk(rows: int, base_url: str, concurrency: int) -> Submission:
 async def _openai_sdk_batch(prompts: list[str], base_url: str, concurrency: int) -> list[str]:
     from openai import AsyncOpenAI  # the bench extra; imported only when measured
 
-    size = f"{IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}"
     async with AsyncOpenAI(base_url=base_url, api_key=API_KEY) as client:
         slots = asyncio.Semaphore(concurrency)
 
         async def create(prompt: str) -> str:
             async with slots:
                 video = await client.videos.create(
-                    prompt=prompt, model="sora-2", seconds="4", size=size
+                    prompt=prompt, model="sora-2", seconds="4", size=SIZE
                 )
                 return video.id
 
         return await asyncio.gather(*(create(p) for p in prompts))
+
+
+# --------------------------------------------------------------------------- item 7: the night
+
+SDK_NIGHT_CONCURRENCY = 16
+
+
+def run_openai_sdk_night(
+    rows: int, base_url: str, rpm: float, out_dir: Path, poll_interval_ms: int | None
+) -> None:
+    """What a user writes instead of ``batchgen run --wait --download``: for every row,
+    ``create_and_poll`` then ``download_content`` into ``out_dir``, under a semaphore of
+    :data:`SDK_NIGHT_CONCURRENCY`, creates evenly paced at ``rpm``. ``poll_interval_ms``
+    None keeps the SDK's own (1 s unless the server hints)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "Sora API ... shut down"
+        asyncio.run(_sdk_night(rows, base_url, rpm, out_dir, poll_interval_ms))
+
+
+class _EvenPace:
+    """Hands out send times ``interval`` apart, the first at once."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next: float | None = None
+
+    async def turn(self) -> None:
+        now = asyncio.get_running_loop().time()
+        at = now if self._next is None else max(now, self._next)
+        self._next = at + self._interval
+        await asyncio.sleep(at - now)
+
+
+async def _sdk_night(
+    rows: int, base_url: str, rpm: float, out_dir: Path, poll_interval_ms: int | None
+) -> None:
+    from openai import AsyncOpenAI, omit
+
+    poll = omit if poll_interval_ms is None else poll_interval_ms
+    pace = _EvenPace(60.0 / rpm)
+    slots = asyncio.Semaphore(SDK_NIGHT_CONCURRENCY)
+    async with AsyncOpenAI(base_url=base_url, api_key=API_KEY) as client:
+
+        async def one(n: int) -> None:
+            async with slots:
+                await pace.turn()
+                video = await client.videos.create_and_poll(
+                    prompt=prompt_for(n), model="sora-2", seconds="4", size=SIZE,
+                    poll_interval_ms=poll,
+                )  # fmt: skip
+                if video.status != "completed":
+                    raise RuntimeError(f"the SDK's job {video.id} ended {video.status}")
+                content = await client.videos.download_content(video.id)
+                (out_dir / f"row-{n:06d}.mp4").write_bytes(content.content)
+
+        await asyncio.gather(*(one(n) for n in range(rows)))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Decimals shown for each unit.
-DIGITS = {"ratio": 3, "x": 2, "ms/job": 3, "s": 2, "%": 1, "videos/s": 1}
+DIGITS = {"ratio": 3, "x": 2, "ms/job": 3, "s": 2, "%": 1, "videos/s": 1, "req/video": 2}
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,10 @@ class Settings:
     upload_rows: int = 500
     follow_jobs: int = 1000
     video_bytes: int = 20_000_000
+    night_rows: int | None = None  # item 7: None, each night's own (200 and 1,000)
+    night_speedup: float = 1.0  # item 7: a further time compression
+    night_tags: str = "AB"  # item 7: which nights (``--night A``)
+    server_workers: int = 2  # item 2: processes of the simulated API that is not the bottleneck
 
 
 QUICK = Settings(
@@ -45,6 +49,8 @@ QUICK = Settings(
     upload_rows=50,
     follow_jobs=50,
     video_bytes=2_000_000,
+    night_rows=60,
+    night_speedup=10.0,
 )
 
 
@@ -97,7 +103,8 @@ def latency_hiding(settings: Settings, work: Path) -> list[Figure]:
 
     Unpaced, batchgen's 64 workers send in waves that the single-threaded simulated API
     then serves one after another; the paced line (``--rpm`` 10% above the ideal rate)
-    shows the same run with its sends spread evenly.
+    shows the same run with its sends spread evenly, and the "not the bottleneck" line the
+    unpaced run against the simulated API in ``server_workers`` processes on one port.
     """
     rows = settings.latency_waves * CONCURRENCY
     ideal = CONCURRENCY / LATENCY
@@ -109,21 +116,32 @@ def latency_hiding(settings: Settings, work: Path) -> list[Figure]:
     )
     paced_share = Figure("2", f"batchgen run, --rpm {paced_rpm}: share of ideal", "ratio")
     sdk_share = Figure("2", "openai SDK + Semaphore: share of ideal", "ratio")
+    workers = settings.server_workers
+    spread_server = Figure(
+        "2",
+        f"batchgen run, unpaced, API in {workers} processes: share of ideal",
+        "ratio",
+        Goal(0.9),
+    )
     for rep in range(settings.reps):
         folder = _rep_dir(work, "latency", rep)
         unpaced = write_manifest(folder / "unpaced.csv", rows)
         paced = write_manifest(folder / "paced.csv", rows)
+        lighter = write_manifest(folder / "workers.csv", rows)
         with ServerProcess(ServerOptions(latency=LATENCY)) as server:
             bg = run_batchgen(unpaced, server.base_url, CONCURRENCY)
         with ServerProcess(ServerOptions(latency=LATENCY)) as server:
             spread = run_batchgen(paced, server.base_url, CONCURRENCY, rpm=paced_rpm)
         with ServerProcess(ServerOptions(latency=LATENCY)) as server:
             sdk = run_openai_sdk(rows, server.base_url, CONCURRENCY)
+        with ServerProcess(ServerOptions(latency=LATENCY, workers=workers)) as server:
+            unbound = run_batchgen(lighter, server.base_url, CONCURRENCY)
+        spread_server.values.append(unbound.jobs_per_second / ideal)
         bg_rate.values.append(bg.jobs_per_second)
         bg_share.values.append(bg.jobs_per_second / ideal)
         paced_share.values.append(spread.jobs_per_second / ideal)
         sdk_share.values.append(sdk.jobs_per_second / ideal)
-    return [bg_rate, bg_share, paced_share, sdk_share]
+    return [bg_rate, bg_share, paced_share, sdk_share, spread_server]
 
 
 # --------------------------------------------------------------------------- 3. pacing

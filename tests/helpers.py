@@ -33,6 +33,7 @@ from batchgen.follow.poll import Poller
 from batchgen.jobs import Job
 from batchgen.ledger import Ledger, read_ledger
 from batchgen.mock import MockConfig, RunningMock, running_mock
+from batchgen.profile import Profile
 from batchgen.profile_files import load_profile
 from batchgen.provider.client import VideoClient
 from batchgen.provider.config import Secret
@@ -182,13 +183,15 @@ class Harness:
 
 @asynccontextmanager
 async def harness(
-    tmp_path: Path, config: MockConfig | None = None, *, profile: str = "openai"
+    tmp_path: Path, config: MockConfig | None = None, *, profile: str | Profile = "openai"
 ) -> AsyncIterator[Harness]:
     config = config or MockConfig()
     clock = FakeClock()
+    if isinstance(profile, str):
+        profile = load_profile(profile)
     async with running_mock(config) as mock, aiohttp.ClientSession() as session:
         mock.state.clock = clock
-        client = VideoClient(session, mock.base_url, load_profile(profile), Secret("sk-test"))
+        client = VideoClient(session, mock.base_url, profile, Secret("sk-test"))
         results = tmp_path / "batch.results.csv"
         with Ledger.open(results, passthrough=("campaign",)) as ledger:
             yield Harness(mock, client, ledger, tmp_path / "videos", clock)

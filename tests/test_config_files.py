@@ -209,7 +209,7 @@ def test_config_shows_each_setting_and_where_it_came_from(setup: Setup) -> None:
     assert rows["concurrency"] == ["8", str(user)]
     assert rows["rpm"] == ["30", str(project)]
     assert rows["base_url"] == ["https://relay.example.com/v1", "night.yaml's", "base_url:"]
-    assert rows["poll_rpm"] == ["120.0", "default"]
+    assert rows["poll_rpm"] == ["600.0", "default"]
     assert rows["output"] == [str(setup.project / "night.results.csv"), "default"]
 
 

@@ -38,6 +38,7 @@ PROCESS_TIMEOUT = 60.0
 RUN_OPTIONS = (
     "--rpm", "6000", "--concurrency", "4", "--backoff", "0.01", "--max-attempts", "20",
     "--request-timeout", "10", "--no-progress",
+    "--max-running", "0",  # the simulated relays finish jobs at once: a cap is not the point
 )  # fmt: skip
 PROVIDER_STATUSES = {"queued", "in_progress", "completed", "failed"}
 #: Runs the CLI with a file-size limit: writes past it fail with EFBIG, as on a full disk

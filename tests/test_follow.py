@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 
 from batchgen.errors import UsageError
+from batchgen.follow.estimate import MAX_WAIT_INTERVALS
 from batchgen.follow.follower import FollowSettings, FollowTally, Timing, follow_jobs
 from batchgen.jobs import Job
 from batchgen.ledger import Record
 from batchgen.mock import MockConfig
 from batchgen.plan import SEND, Step
+from batchgen.profile import Profile
+from batchgen.profile_files import load_profile
 from batchgen.progress import Progress
 from batchgen.provider.pacing import Pacer, Throttle
 from batchgen.submit import SubmitSettings, Submitter
@@ -81,8 +84,11 @@ async def test_one_pass_takes_every_job_to_its_final_state(tmp_path: Path) -> No
         assert statuses(h) == {"ok": "completed", "bad": "failed", "gone": "lost"}
         assert tally.statuses == Counter(completed=1, failed=1, lost=1)
         assert (tally.pending, tally.files, tally.exit_code) == (0, 0, 1)
+        looks = h.requests("retrieve") + h.requests("list")
+        assert looks == 2  # one list page for all three, a poll for the one it lacks
         again = await follow(h, settings(h, download_dir=None))
-        assert again.followed == 0 and h.requests("retrieve") == 3  # final: never polled
+        assert again.followed == 0  # final: never looked at again
+        assert h.requests("retrieve") + h.requests("list") == looks
 
 
 async def test_wait_downloads_every_completed_job(tmp_path: Path) -> None:
@@ -105,7 +111,7 @@ async def test_wait_gives_up_at_the_timeout_with_jobs_pending(tmp_path: Path) ->
         tally = await follow(h, settings(h, wait=True, timeout=0.3, poll_interval=0.05))
         assert tally.timed_out and tally.pending == 1 and not tally.statuses
         assert tally.exit_code == 4
-        assert h.requests("retrieve") >= 1 and statuses(h) == {"slow": "queued"}
+        assert h.requests("list") >= 1 and statuses(h) == {"slow": "queued"}
 
 
 async def test_a_stop_signal_ends_the_wait_and_starts_nothing_new(tmp_path: Path) -> None:
@@ -118,9 +124,16 @@ async def test_a_stop_signal_ends_the_wait_and_starts_nothing_new(tmp_path: Path
         assert h.requests("retrieve") == 0
 
 
-async def test_the_providers_poll_after_header_sets_the_pace(tmp_path: Path) -> None:
-    config = MockConfig(job_duration=2.0, poll_after_ms=250)
-    async with harness(tmp_path, config) as h:
+def not_listing() -> Profile:
+    """OpenAI's wire format from a provider that cannot list: every job is polled alone."""
+    return dataclasses.replace(load_profile("openai"), can_list=False)
+
+
+async def test_no_poll_comes_sooner_than_the_providers_poll_after_header_asks(
+    tmp_path: Path,
+) -> None:
+    config = MockConfig(job_duration=2.0, poll_after_ms=3000, listing=False)
+    async with harness(tmp_path, config, profile=not_listing()) as h:
         await h.submit("k")
         slept: list[float] = []
 
@@ -130,12 +143,13 @@ async def test_the_providers_poll_after_header_sets_the_pace(tmp_path: Path) -> 
             await asyncio.sleep(0)
 
         timing = Timing(clock=h.clock, sleep=sleep, wall=h.clock, rng=random.Random(4))
-        tally = await follow(h, settings(h, wait=True, poll_interval=5.0), timing=timing)
+        created = h.clock()
+        tally = await follow(h, settings(h, wait=True, poll_interval=1.0), timing=timing)
         assert tally.statuses == Counter(downloaded=1)
-        first, *rest = slept
-        assert 0 <= first < 5.0  # the first poll is spread over the first interval
-        assert rest and set(rest) == {0.25}  # then exactly what the provider asked for
-        assert h.requests("retrieve") == len(slept)
+        first, second = h.mock.state.retrieved_at[h.ledger.states["k"]["job_id"]]
+        assert abs(first - created - 1.0) < 0.5  # nothing known yet: one interval after
+        # at 50 % after 1 s it should be done at 2 s, but the provider asked for 3 s
+        assert second - first == pytest.approx(3.0)
 
 
 async def test_without_the_header_polls_back_off(tmp_path: Path) -> None:
@@ -149,10 +163,12 @@ async def test_without_the_header_polls_back_off(tmp_path: Path) -> None:
             await asyncio.sleep(0)
 
         timing = Timing(clock=h.clock, sleep=sleep, wall=h.clock, rng=random.Random(5))
-        await follow(h, settings(h, wait=True, poll_interval=1.0), timing=timing)
+        await follow(h, settings(h, wait=True, poll_interval=5.0), timing=timing)
         assert statuses(h) == {"k": "downloaded"}
-        assert len(slept) < 100  # an hour's job: not 3,600 polls a second apart
-        assert 60 * 0.8 <= max(slept) <= 60 * 1.2  # up to the longest interval, jittered
+        looks = h.requests("list") + h.requests("retrieve")
+        longest = 5.0 * MAX_WAIT_INTERVALS
+        assert looks <= 2 * 3600 / longest  # an hour's job: not 3,600 looks a second apart
+        assert max(slept) == pytest.approx(longest)  # and never out of sight for long
 
 
 async def test_a_relays_not_ready_content_is_retried_until_it_is(tmp_path: Path) -> None:
@@ -178,7 +194,17 @@ async def test_jobs_handed_over_while_submitting_are_downloaded_as_they_complete
         await h.submit("late")
         queue: asyncio.Queue[str | None] = asyncio.Queue()
         early_downloaded = when_recorded(h, "early", "downloaded")
-        task = asyncio.create_task(follow(h, settings(h, wait=True), incoming=queue))
+        ceiling, lifted = [h.clock() + 50], asyncio.Event()
+
+        async def sleep(seconds: float) -> None:  # virtual time, held below the ceiling
+            target = h.clock() + seconds
+            while target > ceiling[0]:
+                await lifted.wait()
+            h.clock.advance(max(target - h.clock(), 0.0))
+            await asyncio.sleep(0)
+
+        timing = Timing(clock=h.clock, sleep=sleep, wall=h.clock, rng=random.Random(7))
+        task = asyncio.create_task(follow(h, settings(h, wait=True), incoming=queue, timing=timing))
         queue.put_nowait("early")
         queue.put_nowait("late")
         queue.put_nowait("never-submitted")  # not in the ledger: ignored, not a crash
@@ -186,6 +212,8 @@ async def test_jobs_handed_over_while_submitting_are_downloaded_as_they_complete
         assert h.ledger.states["late"]["status"] in ("queued", "in_progress")
         assert not task.done()  # the submitter has not said it is done
         h.clock.advance(100)
+        ceiling[0] = float("inf")
+        lifted.set()
         queue.put_nowait(None)
         tally = await bounded(task)
         assert tally.statuses == Counter(downloaded=2)

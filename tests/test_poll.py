@@ -1,4 +1,4 @@
-"""Polling one job at a time against the simulated API on 127.0.0.1; the schedule's arithmetic.
+"""Polling one job at a time against the simulated API on 127.0.0.1.
 
 The harness it shares with the download and follow tests is in tests/helpers.py.
 """
@@ -6,18 +6,11 @@ The harness it shares with the download and follow tests is in tests/helpers.py.
 from __future__ import annotations
 
 import asyncio
-import random
 from pathlib import Path
 
 import pytest
 
 from batchgen.errors import RejectedError
-from batchgen.follow.poll import (
-    GROWTH,
-    JITTER,
-    PollResult,
-    PollSchedule,
-)
 from batchgen.ledger import read_ledger
 from batchgen.mock import Faults, MockConfig
 from batchgen.profile_files import load_profile
@@ -39,7 +32,8 @@ async def test_a_line_is_appended_only_when_status_or_progress_moves(tmp_path: P
     async with harness(tmp_path, MockConfig(job_duration=100.0, expires_after=3600)) as h:
         await h.submit("c-01")
         p = poller(h)
-        assert await bounded(p.poll("c-01")) == PollResult("queued")  # unchanged: no line
+        first = await bounded(p.poll("c-01"))
+        assert (first.status, first.changed) == ("queued", False)  # unchanged: no line
         h.clock.advance(40)
         result = await bounded(p.poll("c-01"))
         assert (result.status, result.changed, result.status_changed) == ("in_progress", True, True)
@@ -137,49 +131,3 @@ async def test_the_poll_after_header_comes_back_with_the_job(tmp_path: Path) -> 
         assert result.poll_after == 2.5
         h.clock.advance(10)
         assert (await bounded(poller(h).poll("k"))).poll_after is None  # final: no hint
-
-
-# --------------------------------------------------------------------------- schedule
-
-
-def test_the_schedule_honours_the_providers_hint_exactly() -> None:
-    schedule = PollSchedule(5.0, random.Random(1))
-    cadence = schedule.cadence()
-    assert schedule.next_delay(cadence, PollResult("queued", poll_after=0.75)) == 0.75
-    assert cadence.interval == 5.0  # the hint does not disturb the backoff
-
-
-def test_the_interval_grows_while_nothing_changes_and_resets_when_it_does() -> None:
-    schedule = PollSchedule(2.0, random.Random(2), max_interval=10.0)
-    cadence = schedule.cadence()
-    delays = [schedule.next_delay(cadence, PollResult("queued")) for _ in range(8)]
-    intervals = [2.0 * GROWTH**n for n in range(1, 9)]
-    for delay, interval in zip(delays, intervals, strict=True):
-        expected = min(interval, 10.0)
-        assert expected * (1 - JITTER) <= delay <= expected * (1 + JITTER)
-    assert cadence.interval == 10.0
-    schedule.next_delay(cadence, PollResult("in_progress", changed=True))  # progress only
-    assert cadence.interval == 10.0
-    schedule.next_delay(cadence, PollResult("completed", changed=True, status_changed=True))
-    assert cadence.interval == 2.0
-
-
-def test_jobs_are_spread_out_not_polled_in_the_same_instant() -> None:
-    schedule = PollSchedule(5.0, random.Random(3))
-    first = [schedule.first_delay(fresh=False, spread=True) for _ in range(200)]
-    assert all(0 <= d < 5.0 for d in first) and len(set(first)) == 200
-    assert max(first) - min(first) > 4.0
-    assert schedule.first_delay(fresh=False, spread=False) == 0.0  # one pass: now
-    fresh = schedule.first_delay(fresh=True, spread=True)
-    assert 5.0 * (1 - JITTER) <= fresh <= 5.0 * (1 + JITTER)  # just submitted: not yet
-
-
-def test_no_job_is_polled_faster_than_the_providers_refresh_period() -> None:
-    schedule = PollSchedule(0.5, random.Random(4), floor=15.0)
-    cadence = schedule.cadence()
-    assert cadence.interval == 15.0
-    hinted = schedule.next_delay(cadence, PollResult("queued", poll_after=1.0))
-    changed = schedule.next_delay(
-        cadence, PollResult("completed", changed=True, status_changed=True)
-    )
-    assert hinted == 15.0 and changed >= 15.0

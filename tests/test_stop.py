@@ -250,7 +250,7 @@ def test_poll_wait_stops_within_two_seconds_of_a_signal(tmp_path: Path) -> None:
         assert rerun(run_command(path, mock.base_url)).returncode == 0
         command = follow_command("poll", results, mock, "--wait", "--poll-interval", "0.05")
         with batch(command, tmp_path) as running:
-            wait_for(lambda: mock.state.requests_by_endpoint["retrieve"] >= 3)
+            wait_for(lambda: mock.state.requests_by_endpoint["list"] >= 2)  # sweeping
             running.signal(signal.SIGTERM)
             code, elapsed = running.finish()
         assert code == 143

@@ -371,6 +371,12 @@ def profiles_command(profile: str | None) -> None:
     help="How long a simulated job takes to complete.",
 )
 @click.option(
+    "--job-seconds-min",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Spread job durations: each drawn (seeded) between this and --job-seconds.",
+)
+@click.option(
     "--fault-rate",
     type=click.FloatRange(0, 1),
     default=0.0,
@@ -383,6 +389,7 @@ def serve_mock_command(
     flavor: str,
     refresh_seconds: float | None,
     job_seconds: float,
+    job_seconds_min: float | None,
     fault_rate: float,
     seed: int,
 ) -> None:
@@ -393,7 +400,13 @@ def serve_mock_command(
     profile = load_profile(flavor)
     timing = {} if refresh_seconds is None else {"refresh_seconds": refresh_seconds}
     faults = common_faults(fault_rate, seed)
-    config = MockConfig.for_profile(profile, faults=faults, job_duration=job_seconds, **timing)
+    config = MockConfig.for_profile(
+        profile,
+        faults=faults,
+        job_duration=job_seconds,
+        job_duration_min=job_seconds_min,
+        **timing,
+    )
     serve_forever(config, port=port)
 
 

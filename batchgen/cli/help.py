@@ -34,6 +34,7 @@ SECTIONS: Mapping[str, str] = {
         ("concurrency", "rpm", "max_attempts", "backoff", "request_timeout", "give_up_after"),
         PACE,
     ),
+    "max_running": PACE,
     **dict.fromkeys(
         ("wait", "timeout", "poll_rpm", "poll_interval", "download_dir", "variants", "thumbnails"),
         FOLLOW,

@@ -21,7 +21,7 @@ import click
 
 from batchgen.cli.configured import config_of_invocation
 from batchgen.errors import UsageError
-from batchgen.follow.follower import FollowSettings
+from batchgen.follow.follower import DEFAULT_STATUS_RPM, FollowSettings
 from batchgen.progress import BarSafeHandler
 from batchgen.provider.resolve import ProviderOptions
 from batchgen.provider.retry import DEFAULT_GIVE_UP_AFTER, RetrySettings
@@ -187,6 +187,7 @@ class RunOptions:
     limit: int | None
     max_cost: float | None
     max_jobs: int | None
+    max_running: int | None  # None: the profile's cap; 0: none
     dry_run: bool
     list_rows: bool  # with --dry-run: one line per row
     skip_invalid: bool
@@ -218,6 +219,7 @@ class RunOptions:
             limit=self.limit,
             max_cost=self.max_cost,
             max_jobs=self.max_jobs,
+            max_running=self.max_running,
             mock=self.mock,
             interactive=output.configure(),
             submit=SubmitSettings(
@@ -374,9 +376,10 @@ follow_options = options(
     click.option(
         "--poll-rpm",
         type=SECONDS,
-        default=120.0,
+        default=DEFAULT_STATUS_RPM,
         show_default=True,
-        help="Status checks and downloads per minute, evenly paced.",
+        help="Status checks (polls, list pages) per minute at most; fewer after a 429. "
+        "Downloads are paced apart.",
     ),
     click.option(
         "--poll-interval",
@@ -431,6 +434,12 @@ run_options = options(
         help="Budget in USD over every run of this results file; rows beyond it are not sent.",
     ),
     click.option("--max-jobs", type=click.IntRange(0), help="Cap on creates over every run."),
+    click.option(
+        "--max-running",
+        type=click.IntRange(0),
+        help="Jobs running at the provider at once (default: the profile's max_running; 0: "
+        "no cap); without --wait, rows beyond it wait for the next run.",
+    ),
     click.option("--dry-run", is_flag=True, help="Show what would be sent, and send nothing."),
     click.option(
         "--list",

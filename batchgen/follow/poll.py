@@ -1,4 +1,4 @@
-"""Polling: one look at a job, recorded only when it changed, and when to look again.
+"""Polling: one look at a job, recorded only when it changed.
 
 A poll goes through the same throttle (concurrency cap, even pacing, shared 429 pause)
 and retry policy as a create. The ledger gets a line only when the job's status or
@@ -11,7 +11,6 @@ provider no longer knows the job: it is ``lost``, which is final. A 429 is waite
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,12 +25,6 @@ from batchgen.status import Status
 
 #: Answers that mean the key itself is refused: every other poll would fail the same way.
 AUTH_FAILURES = frozenset({401, 403})
-
-#: Each unchanged poll waits this much longer than the last, up to ``MAX_INTERVAL``.
-GROWTH = 1.5
-MAX_INTERVAL = 60.0
-#: Intervals vary by this fraction either way, so jobs drift apart instead of in step.
-JITTER = 0.2
 
 T = TypeVar("T")
 
@@ -50,6 +43,15 @@ async def paced(throttle: Throttle, retry: RetrySettings, call: Callable[[], Awa
     raise AssertionError("unreachable: tenacity reraises the last error")
 
 
+def record_video(ledger: Ledger, key: str, video: Video) -> bool:
+    """Record ``video``'s state when its status or progress differs from the ledger's."""
+    state = ledger.states[key]
+    if (state.get("status"), state.get("progress")) == (video.status, str(video.progress)):
+        return False
+    ledger.record(key, video_changes(video))
+    return True
+
+
 @dataclass(frozen=True)
 class PollResult:
     """What one poll found: the job's status now, and whether to expect a change soon."""
@@ -59,6 +61,7 @@ class PollResult:
     status_changed: bool = False
     poll_after: float | None = None  # seconds the provider asked us to wait
     error: ApiError | None = None  # the poll failed; ``status`` is the last known one
+    video: Video | None = None  # what the provider answered, when it answered
 
 
 class Poller:
@@ -100,85 +103,10 @@ class Poller:
             return self._failed(key, exc)
         video = polled.video
         status_changed = self._ledger.states[key].get("status") != video.status
-        changed = self._apply(key, video)
-        return PollResult(video.status, changed, status_changed, polled.poll_after)
-
-    def _apply(self, key: str, video: Video) -> bool:
-        """Record ``video``'s state when its status or progress differs from the ledger's."""
-        state = self._ledger.states[key]
-        if (state.get("status"), state.get("progress")) == (video.status, str(video.progress)):
-            return False
-        self._ledger.record(key, video_changes(video))
-        return True
+        changed = record_video(self._ledger, key, video)
+        return PollResult(video.status, changed, status_changed, polled.poll_after, video=video)
 
     def _failed(self, key: str, error: ApiError) -> PollResult:
         state = self._ledger.states[key]
         self._logger.warning("poll %s (%s): %s", key, state["job_id"], error.message)
         return PollResult(state["status"], error=error)
-
-
-@dataclass
-class Cadence:
-    """One job's current polling interval (it grows while nothing changes)."""
-
-    interval: float
-
-
-class PollSchedule:
-    """When to poll each job: soon when it moves, less often while it does not.
-
-    The provider's ``openai-poll-after-ms`` wins when it sends one. Otherwise the interval
-    starts at ``base``, grows by :data:`GROWTH` per poll that saw nothing new up to
-    ``max_interval``, holds while only the progress moves (a long job is expected to), goes
-    back to ``base`` when the status changes, and is jittered so that jobs spread out.
-    ``floor`` is the provider's refresh period (a profile's ``refresh_seconds``): its status
-    cannot change faster, so no job is polled more often, whatever the hint says.
-    """
-
-    def __init__(
-        self,
-        base: float,
-        rng: random.Random,
-        *,
-        max_interval: float = MAX_INTERVAL,
-        floor: float = 0.0,
-    ) -> None:
-        if base <= 0:
-            raise ValueError("the poll interval must be positive")
-        self.floor = max(floor, 0.0)
-        self.base = max(base, self.floor)
-        self.max_interval = max(self.base, max_interval)
-        self._rng = rng
-
-    def cadence(self) -> Cadence:
-        """A new job's cadence."""
-        return Cadence(self.base)
-
-    def first_delay(self, *, fresh: bool, spread: bool) -> float:
-        """Seconds before a job's first poll.
-
-        ``fresh``: just submitted, so nothing will have happened for about an interval.
-        ``spread``: known jobs of a waiting run start anywhere within the first interval,
-        so a thousand of them are not all polled in the same instant.
-        """
-        if fresh:
-            return self._jittered(self.base)
-        return self._rng.uniform(0.0, self.base) if spread else 0.0
-
-    def next_delay(self, cadence: Cadence, result: PollResult) -> float:
-        """Seconds until the next poll of a job after ``result``."""
-        if result.poll_after is not None:
-            return max(result.poll_after, self.floor)
-        if not result.changed:
-            return self.backoff(cadence)
-        if result.status_changed:
-            cadence.interval = self.base
-        return self._jittered(cadence.interval)
-
-    def backoff(self, cadence: Cadence) -> float:
-        """Seconds until the next try after nothing changed (or a try failed): a longer wait."""
-        cadence.interval = min(self.max_interval, cadence.interval * GROWTH)
-        return self._jittered(cadence.interval)
-
-    def _jittered(self, seconds: float) -> float:
-        return max(self.floor, seconds * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER))

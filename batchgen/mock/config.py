@@ -64,6 +64,9 @@ class MockConfig:
     faults: Faults = field(default_factory=Faults)
     latency: float = 0.0
     job_duration: float = 0.0
+    # Spread durations: each job's drawn uniformly in [job_duration_min, job_duration], seeded
+    # by the faults' seed and the job's sequence, so a run is reproducible (None: all equal).
+    job_duration_min: float | None = None
     fail_marker: str = "[fail]"
     # No real provider honours Idempotency-Key (shared/reference/relays.md), so neither does
     # the simulated one unless a test asks: job counts are what a provider would bill.
@@ -79,6 +82,7 @@ class MockConfig:
     not_ready_status: int = 409  # content of an unfinished job (some relays answer 400)
     content_delay: float = 0.0  # seconds after completion before content is served
     chunk_delay: float = 0.0  # seconds between chunks of a video: a slow CDN
+    ranges: bool = True  # video bodies honour Range: bytes=N- (206); False: always 200, whole
     expired_status: int = 410  # content after expiry (some providers answer 404)
     # The provider's flavour (see :meth:`for_profile`); the defaults are OpenAI's.
     id_length: int = 24
@@ -94,6 +98,7 @@ class MockConfig:
     download_link: bool = False  # GET /v1/videos/{id}/download answers JSON {video_url, url}
     video_url: Literal["none", "same", "cdn"] = "none"  # a link in the retrieve answer
     previews: tuple[str, ...] = ("thumbnail", "spritesheet")  # others: the video is sent
+    max_running: int | None = None  # jobs a key may have running; beyond: 429 (app relays)
 
     @classmethod
     def for_profile(cls, profile: Profile, **overrides: Any) -> MockConfig:
@@ -122,6 +127,7 @@ class MockConfig:
             "video_url": flavour.video_url,
             "previews": profile.video.previews,
             "not_ready_status": max(profile.not_ready, default=409),
+            "max_running": profile.max_running,
         }
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown:

@@ -1,10 +1,13 @@
 """How the simulated provider hands a finished video over: streamed by ``/content``, as a
 link in the retrieve answer (same origin, or a CDN on a second origin that never needs
-the key), or as a JSON "download" answer carrying that link."""
+the key), or as a JSON "download" answer carrying that link. Video bodies honour
+``Range: bytes=N-`` (206 and the rest; 416 from beyond the end), as real servers and CDNs
+do, unless the config says the server ignores Range."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +21,8 @@ from batchgen.mock.media import CHUNK_BYTES, fake_mp4
 from batchgen.mock.state import CONFIG_KEY, RUNTIME_KEY, STATE_KEY
 
 CDN_PATH = "/cdn/{video_id}.mp4"
+#: The one Range form resuming clients send (the rest, from byte N); others get the whole file.
+_OPEN_RANGE = re.compile(r"bytes=(\d+)-")
 
 
 def delivery_routes(config: MockConfig) -> list[web.RouteDef]:
@@ -87,17 +92,35 @@ def check_ready(job: dict[str, Any], config: MockConfig, now: float) -> None:
 async def stream_video(
     request: web.Request, job: dict[str, Any], config: MockConfig, *, cut: bool = False
 ) -> web.StreamResponse:
-    """The MP4 in chunks; ``cut`` drops the connection halfway, as a crashed CDN would."""
-    size = config.video_bytes
+    """The MP4 in chunks, or the rest of it from a Range's start (206); ``cut`` drops the
+    connection halfway through what is sent, as a crashed CDN (or a relay's proxy timing
+    out) would. Every byte sent is counted on the state, by job."""
+    size, job_id = config.video_bytes, str(job["id"])
+    start = _range_start(request) if config.ranges else None
+    if start is not None and start >= size:
+        headers = {hdrs.CONTENT_RANGE: f"bytes */{size}"}
+        return web.Response(status=416, text="Range Not Satisfiable", headers=headers)
     response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: "video/mp4"})
-    response.content_length = size
+    if start is not None:
+        response.set_status(206)
+        response.headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{size - 1}/{size}"
+    body = fake_mp4(job_id, size)[start or 0 :]
+    response.content_length = len(body)
     await response.prepare(request)
-    body = fake_mp4(str(job["id"]), size)
-    for start in range(0, size, CHUNK_BYTES):
-        if cut and start >= size // 2:
+    sent = request.app[STATE_KEY].video_bytes_sent
+    for offset in range(0, len(body), CHUNK_BYTES):
+        if cut and offset >= len(body) // 2:
             drop_connection(request)
             return response
-        await response.write(body[start : start + CHUNK_BYTES])
+        piece = body[offset : offset + CHUNK_BYTES]
+        await response.write(piece)
+        sent[job_id] += len(piece)
         await asyncio.sleep(config.chunk_delay)
     await response.write_eof()
     return response
+
+
+def _range_start(request: web.Request) -> int | None:
+    """N of ``Range: bytes=N-``; None without one (or in a form not served: whole file)."""
+    match = _OPEN_RANGE.fullmatch(request.headers.get(hdrs.RANGE, "").strip())
+    return int(match[1]) if match else None

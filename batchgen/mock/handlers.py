@@ -13,6 +13,7 @@ from batchgen.mock.faults import CURRENT_FAULT
 from batchgen.mock.lifecycle import advance, lookup, new_job, observed_at
 from batchgen.mock.media import preview, small_copy
 from batchgen.mock.requests import read_body, validate_create, validate_prompt, validate_upload
+from batchgen.mock.running import check_running_cap
 from batchgen.mock.state import CONFIG_KEY, STATE_KEY
 
 
@@ -49,13 +50,15 @@ async def _create(request: web.Request) -> web.Response:
 
 
 def _idempotent_create(request: web.Request, make: Callable[[], str]) -> str:
-    """Reuse the job an Idempotency-Key already created, else make one and remember it."""
+    """Reuse the job an Idempotency-Key already created, else make one (within the
+    running cap) and remember it."""
     state, config = request.app[STATE_KEY], request.app[CONFIG_KEY]
     key = request.headers.get("Idempotency-Key")
     if key and config.idempotency:
         known = state.job_by_idempotency_key.get(key)
         if known is not None and known in state.jobs:
             return known
+    check_running_cap(request.app)  # an app relay's "too many running tasks": nothing made
     job_id = make()
     if key:
         state.created_by_idempotency_key[key] = state.created_by_idempotency_key.get(key, 0) + 1
@@ -105,8 +108,9 @@ def _list_params(request: web.Request) -> tuple[int, str, str | None]:
 
 async def _retrieve(request: web.Request) -> web.Response:
     """``GET /v1/videos/{id}``, with ``openai-poll-after-ms`` while the job runs (if set)."""
-    config = request.app[CONFIG_KEY]
+    config, state = request.app[CONFIG_KEY], request.app[STATE_KEY]
     job = lookup(request)
+    state.retrieved_at[job["id"]].append(state.clock())
     headers = {}
     if config.poll_after_ms is not None and job["status"] not in ("completed", "failed"):
         headers["openai-poll-after-ms"] = str(config.poll_after_ms)

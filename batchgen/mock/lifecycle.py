@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,10 +29,27 @@ def new_job(app: web.Application, fields: Mapping[str, str], remixed_from: str |
         "prompt": fields["prompt"], "size": fields["size"], "seconds": fields["seconds"],
         "remixed_from_video_id": remixed_from, "error": None,
         "_started": now, "_sequence": runtime.sequence, "_finished": None,
-        "_fields": dict(fields),
+        "_duration": _drawn_duration(config, runtime.sequence), "_fields": dict(fields),
     }  # fmt: skip
     state.jobs_created += 1
     return job_id
+
+
+def _drawn_duration(config: MockConfig, sequence: int) -> float | None:
+    """This job's own duration when durations are spread, drawn from an RNG keyed on the
+    seed and the job's sequence (the same job takes as long in every run); None when they
+    are not, so that the config's ``job_duration`` applies and may still be changed."""
+    low = config.job_duration_min
+    if low is None:
+        return None
+    rng = random.Random(f"{config.faults.seed}:duration:{sequence}")
+    return rng.uniform(low, config.job_duration)
+
+
+def job_duration(job: dict[str, Any], config: MockConfig) -> float:
+    """How long ``job`` takes from its creation to completion."""
+    own = job.get("_duration")
+    return config.job_duration if own is None else float(own)
 
 
 def _seeded_chars(seed: str, config: MockConfig) -> str:
@@ -54,7 +72,7 @@ def advance(job: dict[str, Any], config: MockConfig, now: float) -> None:
     """Move a job along its lifecycle as seen at ``now``; progress rises linearly."""
     if job["status"] in ("completed", "failed") or now < float(job["_started"]):
         return
-    duration = config.job_duration
+    duration = job_duration(job, config)
     elapsed = now - float(job["_started"])
     if duration > 0 and elapsed < duration:
         job["progress"] = min(99, int(100 * elapsed / duration))

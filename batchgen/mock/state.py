@@ -28,7 +28,11 @@ class MockState:
         self.jobs_created = 0
         self.created_by_idempotency_key: dict[str, int] = {}
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
+        # Bytes of video bodies sent, by job id: a resumed download sends only the rest.
+        self.video_bytes_sent: collections.Counter[str] = collections.Counter()
         self.rate_limited = 0
+        # When each job was retrieved (the state's clock): how often a client polls it.
+        self.retrieved_at: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
         self.auth_headers_seen: list[str] = []
         # The Authorization header of every request for a video link (None: none was sent).
         self.cdn_auth_headers: list[str | None] = []

@@ -10,7 +10,6 @@ caller's business (see :mod:`batchgen.provider.retry`); this module makes single
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -42,9 +41,15 @@ from batchgen.profile import Profile
 from batchgen.profile_traits import MAYBE_MADE, NOTHING_MADE
 from batchgen.provider.answers import bounded, error_details, excerpt, first_link, progress_of
 from batchgen.provider.config import Secret, url_origin
+from batchgen.provider.transfer import (
+    RANGE_NOT_SATISFIABLE,
+    discard_part,
+    resume_headers,
+    write_body,
+)
+from batchgen.provider.transfer import Download as Download  # re-exported: callers' type
 
 MAX_REDIRECTS = 5
-CHUNK_BYTES = 256 * 1024
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 
 
@@ -65,6 +70,7 @@ class Video:
     seconds: str = ""
     remixed_from: str = ""
     video_url: str = ""  # the link to the video in the answer, at the profile's url_fields
+    completed_at: int | None = None  # epoch seconds, where the provider says
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], profile: Profile) -> Video:
@@ -90,6 +96,7 @@ class Video:
             seconds=str(data.get("seconds") or ""),
             remixed_from=str(data.get("remixed_from_video_id") or ""),
             video_url=bounded(first_link(data, profile.video.url_fields)),
+            completed_at=_int(data.get("completed_at")),
         )
 
 
@@ -108,15 +115,6 @@ class Polled:
 
     video: Video
     poll_after: float | None = None  # seconds, from openai-poll-after-ms
-
-
-@dataclass(frozen=True)
-class Download:
-    """A finished download: where it is, how big, and its sha256."""
-
-    path: Path
-    size_bytes: int
-    sha256: str
 
 
 class VideoClient:
@@ -204,7 +202,8 @@ class VideoClient:
         The video comes from ``link`` when known (another origin never gets the key), else
         from ``GET /videos/{id}/content``. A JSON answer with a link is followed once. The
         file appears under its final name only when whole, so a crash never leaves a
-        truncated video where a finished one is expected.
+        truncated video where a finished one is expected; what an earlier, cut try left
+        is resumed with a Range request (see :mod:`batchgen.provider.transfer`).
         """
         if not self.can_download(variant, link):
             raise RejectedError(f"the {self.profile.name} profile has no content endpoint")
@@ -213,14 +212,28 @@ class VideoClient:
             url = f"{job_path(job_id)}/content"
             params = {} if variant == "video" else {"variant": variant}
         for hop in range(2):
-            async with self._request(
-                "GET", url, params=params, timeout=self._stream_timeout
-            ) as response:
-                await self._raise_for_status(response)
+            async with self._resuming_get(url, params, dest) as response:
                 if response.content_type != "application/json":
-                    return await _stream_to(response, dest)
+                    return await write_body(response, dest)
                 url, params = await self._json_link(response, followed=hop > 0), {}
         raise AssertionError("unreachable: the second JSON answer raised")
+
+    @asynccontextmanager
+    async def _resuming_get(
+        self, url: str, params: Mapping[str, str], dest: Path
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """``GET url`` asking for the rest of what an earlier try left of ``dest``; a 416
+        (the part is already whole, or stale) is asked again from byte 0, without Range."""
+        for headers in (resume_headers(dest), {}):
+            async with self._request(
+                "GET", url, params=params, timeout=self._stream_timeout, headers=headers
+            ) as response:
+                if headers and response.status == RANGE_NOT_SATISFIABLE:
+                    discard_part(dest)
+                    continue
+                await self._raise_for_status(response)
+                yield response
+                return
 
     async def _json_link(self, response: aiohttp.ClientResponse, *, followed: bool) -> str:
         """The link in a JSON "download" answer (some resellers send one instead of the file)."""
@@ -313,23 +326,6 @@ def job_path(job_id: str) -> str:
     """``/videos/{id}`` with the id quoted: relay ids hold ``:`` (``sora-2:task_…``) and
     LiteLLM's are base64 (``+``, ``/``, ``=``), which must not split or end the path."""
     return f"/videos/{quote(job_id, safe=':')}"
-
-
-async def _stream_to(response: aiohttp.ClientResponse, dest: Path) -> Download:
-    """Write ``response``'s body to ``dest`` through ``dest.part``, renamed when whole."""
-    partial = dest.with_name(dest.name + ".part")
-    digest, size = hashlib.sha256(), 0
-    try:
-        with partial.open("wb") as out:
-            async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        partial.replace(dest)
-    finally:
-        with suppress(FileNotFoundError):
-            partial.unlink()
-    return Download(dest, size, digest.hexdigest())
 
 
 def _is_absolute(url: str) -> bool:
