@@ -321,6 +321,7 @@ async def _submit_and_follow(
                 interactive=request.interactive,
                 expected=len(steps),  # the poll bar's total, known up front
                 logger=logger,
+                on_given_up=submitter.given_up,  # its running slot is free
             )
         except BaseException:
             stop.set()

@@ -85,6 +85,13 @@ class RunningSlots:
             self._sending.discard(key)
             self._freed.set()
 
+    def given_up(self, key: str) -> None:
+        """The follower gave up on ``key``'s job for this run: it will not be seen to end,
+        so it holds no slot (were it still running, the relay's 429s are waited through)."""
+        if key in self._pending:
+            self._pending.discard(key)
+            self._freed.set()
+
     def end_following(self) -> None:
         """Nothing records jobs as they end any more: waiting rows give up (not sent)."""
         self._followed = False

@@ -144,6 +144,10 @@ class Submitter:
             self._unfinished.discard(step.job.key)
             self._progress.advance(outcome)
 
+    def given_up(self, key: str) -> None:
+        """The follower gave up on row ``key``'s job: its running slot is free."""
+        self._running.given_up(key)
+
     def end_following(self) -> None:
         """Following has ended: no job will be seen to finish, so rows waiting for a
         running slot give up (not sent; the next run sends them)."""

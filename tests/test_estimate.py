@@ -85,3 +85,12 @@ def test_while_nothing_is_known_a_few_probes_learn_and_the_others_wait_for_the_l
     estimate.finished("k1", at=30.0, duration=10.0)
     assert estimate.lessons == lessons + 1  # waiting callers look again...
     assert estimate.due("k4") == 4.0 + 10.0 + 15.0  # ...and are checked when done
+
+
+def test_a_job_slower_than_the_nights_median_is_estimated_by_its_own_progress() -> None:
+    estimate = Estimator(base=20.0)  # a long first interval: looks at most 240 s apart
+    estimate.track("quick", sent_at=0.0)
+    estimate.finished("quick", at=60.0, duration=60.0)
+    estimate.track("slow", sent_at=0.0)
+    estimate.seen("slow", at=60.0, progress=25.0)  # the median said 60 s: it is a 240 s job
+    assert estimate.due("slow") == pytest.approx(240.0)  # not polled every few seconds

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -219,3 +220,27 @@ def test_a_stop_while_waiting_for_a_running_slot_sends_nothing_more(
     assert mock.state.create_requests == 3  # nothing sent after the stop
     assert mock.state.rate_limited == 0
     assert len(states(path)) == with_job(path) == 3  # the waiting rows have no line
+
+
+def test_a_job_the_follower_gives_up_on_frees_its_running_slot(
+    tmp_path: Path, invoke: Invoke, start_mock: Start
+) -> None:
+    # 404 is not "no such job" to this profile, so a poll answered 404 is an error the
+    # follower gives up on for the night: its job may still run, but waiting for it to be
+    # seen to end would hold the last slot, and the other rows, for ever.
+    profile = app_profile(tmp_path, "not_found: {statuses: [499]}\n")
+    mock = app_relay(start_mock, profile, job_duration=1.0)
+    path = manifest(tmp_path, 2)
+    first_job_gone = threading.Thread(target=delete_the_first_job, args=(mock,), daemon=True)
+    first_job_gone.start()
+    result = run(invoke, path, mock, profile, *FOLLOW, "--max-running", "1")
+    first_job_gone.join(timeout=30)
+    assert result.exit_code == 1, result.output  # the given-up poll needs attention...
+    assert mock.state.jobs_created == 2  # ...and the other row was still sent
+    assert statuses(path).count("completed") == 1  # (the forgotten job cannot complete)
+
+
+def delete_the_first_job(mock: RunningMock) -> None:
+    """Make the provider forget the first job as soon as it exists (before its first poll)."""
+    wait_for(lambda: len(mock.state.jobs) >= 1)
+    mock.state.delete(next(iter(mock.state.jobs)))

@@ -106,11 +106,13 @@ class Estimator:
             guesses.append(last + self.base * GROWTH**job.checks - self.lag)
         if not guesses:
             return longest  # not a probe: the probes' lessons will bring it forward
-        expected = min(guesses) + self.lag
-        if job.seen_at is not None and expected <= job.seen_at:
-            # already overdue when last seen: the estimate was short, look again soon
-            expected = job.seen_at + max(self.lag, self.base)
-        return min(expected, longest)
+        # a guess the last look disproved (still running after it) no longer counts
+        live = [g + self.lag for g in guesses if job.seen_at is None or g + self.lag > job.seen_at]
+        if live:
+            return min(min(live), longest)
+        assert job.seen_at is not None
+        # every estimate was short: look again soon
+        return min(job.seen_at + max(self.lag, self.base), longest)
 
     def _guesses(self, job: _Sighting, typical: float | None) -> list[float]:
         """When the job should be complete by each thing known (the earliest is used:

@@ -130,20 +130,23 @@ async def follow_jobs(
     expected: int = 0,
     logger: logging.Logger,
     timing: Timing | None = None,
+    on_given_up: Callable[[str], None] | None = None,
 ) -> FollowTally:
     """Poll (and download) every unfinished job of ``ledger``, and those put on ``incoming``.
 
     ``incoming`` takes keys from a running submitter; ``None`` on it means no more will
     come. ``expected`` is how many it may bring (the rows the run sends), so the bar's
-    total is right from the start instead of growing. Raises :class:`UsageError` for a
-    bad name template or variant (before any request), and re-raises what cannot be
-    handled per job (a refused key, a full disk).
+    total is right from the start instead of growing. ``on_given_up`` hears of a job
+    still pending that this run stops following after an error it cannot retry. Raises
+    :class:`UsageError` for a bad name template or variant (before any request), and
+    re-raises what cannot be handled per job (a refused key, a full disk).
     """
 
     def bar(waiting: int) -> Progress:
         return Progress(waiting + expected, "poll", interactive=interactive, logger=logger)
 
-    follower = _Follower(client, ledger, settings, stop, bar, logger, timing or Timing())
+    timing = timing or Timing()
+    follower = _Follower(client, ledger, settings, stop, bar, logger, timing, on_given_up)
     try:
         return await follower.run(incoming)
     finally:
@@ -162,8 +165,10 @@ class _Follower:
         bar: Callable[[int], Progress],  # given the jobs waiting at the start
         logger: logging.Logger,
         timing: Timing,
+        on_given_up: Callable[[str], None] | None = None,
     ) -> None:
         self._ledger = ledger
+        self._on_given_up = on_given_up
         self._settings = settings
         self._stop = stop
         self._logger = logger
@@ -349,6 +354,8 @@ class _Follower:
             return self._backoff(key)
         if error is not None:
             self.tally.errors += 1
+            if self._on_given_up is not None and is_pending(self._ledger.states[key]):
+                self._on_given_up(key)
         return None
 
     def _backoff(self, key: str) -> float:
