@@ -40,6 +40,14 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def epoch_of(timestamp: str) -> float | None:
+    """Seconds since the epoch of a ledger timestamp (:func:`utc_now`), None if it is not one."""
+    try:
+        return datetime.fromisoformat(timestamp).timestamp()
+    except ValueError:
+        return None
+
+
 def default_results_path(manifest_path: Path) -> Path:
     """``<manifest name>.results.csv`` beside the manifest."""
     return manifest_path.with_name(f"{manifest_path.stem}.results.csv")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Set
 from dataclasses import dataclass
-from datetime import datetime
 
 from batchgen.jobs import Job
+from batchgen.ledger import epoch_of
 from batchgen.provider.client import Video, VideoClient
 from batchgen.provider.pacing import Throttle
 
@@ -55,7 +55,7 @@ class Reconciler:
         blind = self.cannot_tell()
         if blind is not None:
             return Lookup(UNKNOWN, detail=blind)
-        since = _epoch(intent_timestamp) - CLOCK_SKEW_SECONDS
+        since = (epoch_of(intent_timestamp) or 0.0) - CLOCK_SKEW_SECONDS
         video = await self._search(job, since)
         if video is None:
             return Lookup(ABSENT, detail="no matching job in the provider's list")
@@ -93,10 +93,3 @@ def _matches(video: Video, job: Job) -> bool:
         for name in ("prompt", "model", "size", "seconds")
         if getattr(video, name)  # a provider that omits a field cannot contradict it
     )
-
-
-def _epoch(timestamp: str) -> float:
-    try:
-        return datetime.fromisoformat(timestamp).timestamp()
-    except ValueError:
-        return 0.0

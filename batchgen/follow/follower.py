@@ -26,7 +26,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from batchgen.follow.estimate import GROWTH, Estimator
 from batchgen.follow.naming import FileNamer
 from batchgen.follow.poll import Poller, PollResult
 from batchgen.follow.sweep import Sweeper, provider_duration
-from batchgen.ledger import Ledger
+from batchgen.ledger import Ledger, epoch_of
 from batchgen.progress import Progress
 from batchgen.provider.client import VideoClient
 from batchgen.provider.pacing import Pacer, Sleep, Throttle
@@ -433,9 +432,11 @@ class _Follower:
             self._failure = self._failure or task.exception()
             self._halt.set()
 
+    def _every_task(self) -> list[asyncio.Task[None]]:
+        return [*self._tasks.values(), *([self._sweeping] if self._sweeping else [])]
+
     def _running(self) -> list[asyncio.Task[None]]:
-        tasks = [*self._tasks.values(), *([self._sweeping] if self._sweeping else [])]
-        return [task for task in tasks if not task.done()]
+        return [task for task in self._every_task() if not task.done()]
 
     async def _drain(self) -> None:
         """Wait for every task (sweeps start downloads as they go); after a halt, the
@@ -446,7 +447,7 @@ class _Follower:
             if running := self._running():
                 await asyncio.wait(running, timeout=self._settings.grace_seconds)
         finally:
-            tasks = [*self._tasks.values(), *([self._sweeping] if self._sweeping else [])]
+            tasks = self._every_task()
             for task in tasks:
                 task.cancel()  # only those still running past the grace period
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -471,8 +472,9 @@ def _pacer(rpm: float | None, timing: Timing) -> Pacer:
 def _sent_at(state: Mapping[str, str], now: float) -> float:
     """When ``state``'s create went out (our clock), else ``now``."""
     for column in ("submitted_at", "timestamp"):
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(state.get(column) or "").timestamp()
+        sent = epoch_of(state.get(column) or "")
+        if sent is not None:
+            return sent
     return now
 
 

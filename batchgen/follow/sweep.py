@@ -24,14 +24,13 @@ from batchgen.ledger import Ledger
 from batchgen.provider.client import Video, VideoClient, VideoPage
 from batchgen.provider.pacing import Throttle
 from batchgen.provider.retry import RetrySettings
+from batchgen.reconcile import CLOCK_SKEW_SECONDS
 from batchgen.status import FINAL
 
 #: Completions a sweep should find per page it reads: status costs ~1/20 request a video.
 HARVEST_PER_REQUEST = 20
 #: The shortest gap between two sweeps, in first intervals (1 s at the default 5 s).
 MIN_GAP_INTERVALS = 0.2
-#: How far before a job's create the provider's clock may date it.
-CLOCK_SKEW_SECONDS = 300.0
 #: A list may show a job a little after its create answered: until then a miss means nothing.
 LIST_LAG_SECONDS = 10.0
 
