@@ -16,7 +16,7 @@ from pathlib import Path
 CORE_FIELDS = ("model", "prompt", "seconds", "size")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRef:
     """A reference image that passed validation."""
 
@@ -32,7 +32,7 @@ class ImageRef:
         return self.path.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a run can hold 100,000 of them
 class Job:
     """One row, validated: what to send and how to recognise it on a later run.
 
@@ -54,7 +54,7 @@ class Job:
         return int(self.fields["seconds"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvalidRow:
     """A row that failed validation, recorded as ``invalid`` under ``--skip-invalid``."""
 

@@ -33,11 +33,9 @@ class Step:
 
 @dataclass(frozen=True)
 class Plan:
-    """Every valid row's step, in manifest order, and what earlier runs already spent."""
+    """Every valid row's step, in manifest order."""
 
     steps: tuple[Step, ...]
-    spent_before: float = 0.0  # estimated USD of creates made by earlier runs
-    jobs_before: int = 0  # creates made (or possibly made) by earlier runs
 
     def with_action(self, action: str) -> list[Step]:
         return [s for s in self.steps if s.action == action]
@@ -86,7 +84,7 @@ def plan_run(jobs: Sequence[Job], states: Mapping[str, Record], options: PlanOpt
         if step.action == SEND and job.remix_source:
             step = _source_in_this_run(step, steps.get(job.remix_source), states)
         steps[job.key] = caps.admit(step)
-    return Plan(tuple(steps[job.key] for job in jobs), caps.spent_before, caps.jobs_before)
+    return Plan(tuple(steps[job.key] for job in jobs))
 
 
 def _source_in_this_run(step: Step, source: Step | None, states: Mapping[str, Record]) -> Step:
@@ -106,10 +104,13 @@ class _Caps:
 
     def __init__(self, options: PlanOptions, states: Mapping[str, Record]) -> None:
         self._options = options
-        paid = [s for s in states.values() if was_paid(s)]
-        self.jobs_before = len(paid)
-        self.spent_before = sum(options.price(s) or 0.0 for s in paid)
-        self._jobs, self._spent, self._sent = self.jobs_before, self.spent_before, 0
+        self._jobs, self._spent = 0, 0.0  # earlier runs' creates and their estimated USD
+        if options.max_jobs is not None or options.max_cost is not None:
+            paid = [s for s in states.values() if was_paid(s)]
+            self._jobs = len(paid)
+            if options.max_cost is not None:  # pricing 100,000 done rows is not free
+                self._spent = sum(options.price(s) or 0.0 for s in paid)
+        self._sent = 0
         self._over_budget = False
 
     def admit(self, step: Step) -> Step:

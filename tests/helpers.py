@@ -31,7 +31,7 @@ from PIL import Image
 from batchgen.columns import request_columns, video_changes
 from batchgen.follow.poll import Poller
 from batchgen.jobs import Job
-from batchgen.ledger import Ledger, read_ledger
+from batchgen.ledger import Ledger, Record, read_ledger
 from batchgen.mock import MockConfig, RunningMock, running_mock
 from batchgen.profile import Profile
 from batchgen.profile_files import load_profile
@@ -87,7 +87,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def results(path: Path) -> dict[str, dict[str, str]]:
+def results(path: Path) -> dict[str, Record]:
     return read_ledger(path.with_name(f"{path.stem}.results.csv"))
 
 

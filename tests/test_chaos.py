@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.ledger import Ledger, read_ledger
+from batchgen.ledger import Ledger, Record, read_ledger
 from batchgen.mock import Faults, MockConfig, MockThread, RunningMock
 from batchgen.profile_files import load_profile
 from tests.helpers import Invoke, make_image, write_csv
@@ -168,9 +168,7 @@ def results_of(manifest: Path) -> Path:
     return manifest.with_name(f"{manifest.stem}.results.csv")
 
 
-def check_results(
-    results: Path, mock: RunningMock, prompts: dict[str, str]
-) -> dict[str, dict[str, str]]:
+def check_results(results: Path, mock: RunningMock, prompts: dict[str, str]) -> dict[str, Record]:
     """The results file parses both ways, every row has a definite state, and the job ids
     it holds are the server's, one-to-one, each for the row's own prompt."""
     states = read_ledger(results)
@@ -199,7 +197,7 @@ def check_results(
 
 
 def assert_one_job_per_row(
-    mock: RunningMock, prompts: dict[str, str], states: dict[str, dict[str, str]]
+    mock: RunningMock, prompts: dict[str, str], states: dict[str, Record]
 ) -> None:
     assert {s["status"] for s in states.values()} <= PROVIDER_STATUSES
     assert mock.state.jobs_created == len(prompts)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.ledger import read_ledger
+from batchgen.ledger import Record, read_ledger
 from batchgen.mock import MockConfig, MockThread, RunningMock
 from batchgen.profile_files import load_profile
 from batchgen.seal import load_seal
@@ -128,7 +128,7 @@ class Batch:
             timeout=PROCESS_TIMEOUT,
         )
 
-    def check(self) -> dict[str, dict[str, str]]:
+    def check(self) -> dict[str, Record]:
         """One job per row on the server; every row in the results, with its own job."""
         with self.results.open(encoding="utf-8-sig", newline="") as handle:
             lines = list(csv.DictReader(handle))

@@ -160,3 +160,24 @@ def test_a_symlink_to_the_file_or_its_folder_meets_the_same_lock(
     with Ledger.open(link) as ledger:  # the same file, once free
         ledger.record("a", {"status": "queued"})
     assert set(read_ledger(real)) == {"a"}
+
+
+def test_a_resume_reads_every_rows_latest_state_in_first_seen_order(tmp_path: Path) -> None:
+    """Many rows, each written twice, in a pattern no sampling could be aligned with: what
+    a resume reads back is exactly what was last recorded for each row, every column of it."""
+    path = tmp_path / "r.csv"
+    statuses = ["queued", "in_progress", "failed", "completed", "rejected"]
+    written: dict[str, dict[str, str]] = {}
+    with Ledger.open(path, passthrough=["campaign"]) as ledger:
+        for n in range(500):
+            ledger.record(f"k{n}", {"status": "submitting", "campaign": f"c{n % 7}"})
+        for n in reversed(range(500)):
+            changes = {"status": statuses[n % 5], "job_id": f"video_{n}", "progress": str(n)}
+            state = ledger.record(f"k{n}", changes)
+            written[f"k{n}"] = {column: state.get(column, "") for column in ledger.header}
+    states = read_ledger(path)
+    assert list(states) == [f"k{n}" for n in range(500)]  # the order rows were first seen
+    assert {key: dict(state) for key, state in states.items()} == written
+    assert states["k3"] == written["k3"]
+    assert states["k3"].get("no such column") is None
+    assert "no such column" not in states["k3"]

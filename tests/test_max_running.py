@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.ledger import read_ledger
+from batchgen.ledger import Record, read_ledger
 from batchgen.mock import Faults, MockConfig, RunningMock
 from batchgen.mock.running import peak_running
 from batchgen.profile_files import load_profile
@@ -70,7 +70,7 @@ def run(invoke: Invoke, path: Path, mock: RunningMock, profile: Path, *extra: st
     return result
 
 
-def states(path: Path) -> list[dict[str, str]]:
+def states(path: Path) -> list[Record]:
     return list(read_ledger(path.with_name("night.results.csv")).values())
 
 

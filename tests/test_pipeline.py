@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from batchgen.ledger import read_ledger
+from batchgen.ledger import Record, read_ledger
 from batchgen.mock import MockConfig, RunningMock
 from tests.helpers import Invoke, make_image, write_csv
 
@@ -27,7 +27,7 @@ def nightly(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "night.csv", rows)
 
 
-def ledger(tmp_path: Path) -> dict[str, dict[str, str]]:
+def ledger(tmp_path: Path) -> dict[str, Record]:
     return read_ledger(tmp_path / "night.results.csv")
 
 

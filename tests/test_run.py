@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.ledger import Ledger, read_ledger
+from batchgen.ledger import Ledger, Record, read_ledger
 from batchgen.mock import Faults, MockConfig, RunningMock
 from batchgen.profile_files import load_profile
 from tests.helpers import API_KEY, Invoke, make_image, write_csv
@@ -29,7 +29,7 @@ def manifest(tmp_path: Path, rows: int = 4, *, image: bool = True) -> Path:
 
 def run(
     invoke: Invoke, mock: RunningMock, path: Path, *extra: str
-) -> tuple[int, str, dict[str, dict[str, str]]]:
+) -> tuple[int, str, dict[str, Record]]:
     result = invoke("run", path, "--base-url", mock.base_url, *FAST, *extra)
     results = path.with_name(f"{path.stem}.results.csv")
     return result.exit_code, result.output, read_ledger(results)

@@ -40,6 +40,11 @@ class Expansion:
         """Columns the expansion adds to every row (for the results file's header)."""
         return (*self.matrix, TAKE_COLUMN) if self.takes > 1 else tuple(self.matrix)
 
+    @property
+    def is_plain(self) -> bool:
+        """No template, matrix or takes: each row is one video, as written."""
+        return self.prompt_template is None and not self.matrix and self.takes == 1
+
     def count(self) -> int:
         """Variants per row before a row's own ``takes``."""
         combinations = 1
@@ -75,7 +80,10 @@ def template_fields(template: str) -> list[str]:
 
 
 def expand_row(values: Mapping[str, str], expansion: Expansion) -> list[Variant]:
-    """Every variant ``values`` asks for, in a stable order."""
+    """Every variant ``values`` asks for, in a stable order (``values`` itself when the row
+    stands for one video as written)."""
+    if expansion.is_plain and "takes" not in values:
+        return [Variant(values, "")]  # most manifests: no copy of each of 100,000 rows
     takes = _takes(values, expansion.takes)
     names = list(expansion.matrix)
     variants = []

@@ -13,9 +13,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from openpyxl.utils import get_column_letter
-
-from batchgen.manifest.table import Builder, Table, Unreadable, cell_text
+from batchgen.manifest.table import Builder, Table, Unreadable, cell_text, column_letter
 from batchgen.manifest.text import read_bytes
 from batchgen.manifest.workbook import pick_sheet_name
 
@@ -76,7 +74,7 @@ def _texts(cells: list[object], number: int, source: str, builder: Builder) -> l
     for col, value in enumerate(cells, start=1):
         text = cell_text(value)
         if _ERROR_TEXT.fullmatch(text):
-            where = f"{get_column_letter(col)}{number}"
+            where = f"{column_letter(col)}{number}"
             builder.problem(source, number, None, f"cell {where} holds the error {text}")
             text = ""
         texts.append(text)

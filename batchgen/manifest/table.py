@@ -14,7 +14,7 @@ from pathlib import Path
 from batchgen.errors import Problem
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100,000-row manifest holds 100,000 of them
 class ManifestRow:
     """One non-empty row, as the user wrote it, under canonical column names."""
 
@@ -76,7 +76,8 @@ class Builder:
         """The finished row, or None for a fully empty one (Excel leaves those at the end)."""
         if not values:
             return None
-        self.columns.update(dict.fromkeys(values))
+        if not values.keys() <= self.columns.keys():  # a spreadsheet's are all in its header
+            self.columns.update(dict.fromkeys(values))
         for column, value in self.defaults.items():
             values.setdefault(column, value)
         return ManifestRow(number=number, source=source, values=values)
@@ -88,6 +89,19 @@ def display_name(path: Path) -> str:
         return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def column_letter(number: int) -> str:
+    """The spreadsheet letters of 1-based column ``number``: 1 -> A, 26 -> Z, 27 -> AA.
+
+    openpyxl has this too, but importing it (and numpy with it) costs a CSV manifest a
+    fifth of a second it never needs.
+    """
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def fold_header(header: str) -> str:
@@ -115,5 +129,7 @@ def cell_text(value: object) -> str:
 
 def clean(text: str) -> str:
     """A cell's text as a prompt keeps it: plain newlines, no surrounding whitespace."""
-    # Excel and Windows editors write CRLF inside quoted cells; prompts keep plain newlines.
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if "\r" in text:
+        # Excel and Windows editors write CRLF inside quoted cells; prompts keep plain newlines.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.strip()

@@ -7,10 +7,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import openpyxl
-from openpyxl.utils import get_column_letter
-
-from batchgen.manifest.table import Builder, Table, Unreadable, cell_text, fold_header
+from batchgen.manifest.table import (
+    Builder,
+    Table,
+    Unreadable,
+    cell_text,
+    column_letter,
+    fold_header,
+)
 from batchgen.manifest.text import read_bytes
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -33,7 +37,7 @@ def read_workbook(path: Path, sheet: str | None, source: str, builder: Builder) 
                 source,
                 row,
                 None,
-                f"cell {get_column_letter(col)}{row} is a formula with no saved value: "
+                f"cell {column_letter(col)}{row} is a formula with no saved value: "
                 "open and save the file in Excel so the result is stored",
             )
     if not grid:
@@ -55,7 +59,7 @@ def _workbook_texts(cells: list[object], number: int, source: str, builder: Buil
     texts = []
     for col, value in enumerate(cells, start=1):
         if isinstance(value, _CellError):
-            where = f"{get_column_letter(col)}{number}"
+            where = f"{column_letter(col)}{number}"
             builder.problem(source, number, None, f"cell {where} holds the Excel error {value}")
             value = None
         texts.append(cell_text(value))
@@ -68,6 +72,8 @@ def _sheet_values(
     """Every row of the sheet as values; formula cells' positions are added to ``formulas``."""
     if not path.is_file():
         read_bytes(path)  # raises the same messages as for CSV
+    import openpyxl  # here: slow to import (numpy with it), and a CSV manifest never needs it
+
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
         try:

@@ -7,7 +7,8 @@ to fix. Valid rows become :class:`~batchgen.jobs.Job` objects with their stable 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -27,6 +28,7 @@ from batchgen.validate.text import escaped, unwritable_message
 FIT_HINT = " (image_fit: cover or contain resizes it)"
 #: Columns that steer how a row is sent rather than being sent or carried through.
 ROW_OPTIONS = ("image_fit", "pad_color", "takes", "remix_of")
+SHARED_CHARS = 16  # values this short repeat across rows (a size, a campaign): kept once
 _SIZE = re.compile(r"(\d+)\s*[xX×*]\s*(\d+)")
 
 
@@ -101,13 +103,14 @@ class _Validator:
     profile: Profile
     images: _ImageCache
     extras: dict[str, ExtraField | None]  # None: a known extra this profile does not take
-    special: frozenset[str]
+    passthrough: tuple[str, ...]  # the manifest's columns carried into the results as they are
     models: dict[str, str]  # lower-cased -> as the profile spells it: "Sora-2" means sora-2
     ids: frozenset[str] = frozenset()  # the manifest's row ids, which remix_of may name
     cycles: Mapping[str, str] = field(default_factory=dict)  # row id -> its remix cycle
     valid_keys: KeyMaker = field(default_factory=KeyMaker)
     invalid_keys: KeyMaker = field(default_factory=KeyMaker)
     unlisted: dict[str, str] = field(default_factory=dict)  # other_models used -> first place
+    shared: dict[str, str] = field(default_factory=dict)  # see :meth:`share`
 
     def check(
         self, row: ManifestRow, id_problem: str | None, suffix: str = ""
@@ -133,6 +136,8 @@ class _Validator:
 
     def check_text(self, state: _Row) -> bool:
         """Every cell can be written as UTF-8 (to the results file and the API)."""
+        if all(map(str.isascii, state.row.values.values())):
+            return not state.problems  # ASCII always can: the usual row, checked in one go
         for column, text in state.row.values.items():
             why = unwritable_message(text)
             if why is not None:
@@ -192,7 +197,7 @@ class _Validator:
         if match is None:
             state.fail("size", f"{raw!r} is not WIDTHxHEIGHT, e.g. 720x1280")
             return None
-        size = f"{int(match[1])}x{int(match[2])}"
+        size = self.share(f"{int(match[1])}x{int(match[2])}")
         if model is None:
             return None
         allowed = self.profile.models.get(model)
@@ -281,6 +286,11 @@ class _Validator:
         else:
             state.remix_of = target
 
+    def share(self, value: str) -> str:
+        """One object for a short value many rows repeat (a size, a campaign): the jobs of
+        100,000 rows would otherwise hold 100,000 copies. Long ones (prompts) are left alone."""
+        return self.shared.setdefault(value, value) if len(value) <= SHARED_CHARS else value
+
     def job(self, state: _Row) -> Job:
         values = state.row.values
         order = (*CORE_FIELDS, *self.extras)
@@ -295,11 +305,7 @@ class _Validator:
             image_text=values.get("image", ""),
             remix_of=state.remix_of,
             remix_source=state.remix_source,
-            passthrough={
-                column: values.get(column, "")
-                for column in self.manifest.columns
-                if column not in self.special
-            },
+            passthrough={column: self.share(values.get(column, "")) for column in self.passthrough},
         )
 
     def invalid(self, state: _Row) -> InvalidRow:
@@ -335,15 +341,16 @@ def validate_manifest(
     extras.update(profile.extra_fields)
     special = frozenset({"id", "image", *CORE_FIELDS, *extras, *ROW_OPTIONS})
     columns = check_columns(manifest, special)
+    remixing = "remix_of" in manifest.columns  # else no row can name another's id
     validator = _Validator(
         manifest=manifest,
         profile=profile,
         images=_ImageCache(image_root if image_root is not None else manifest.folder),
         extras=extras,
-        special=special,
+        passthrough=tuple(column for column in manifest.columns if column not in special),
         models={model.lower(): model for model in profile.models},
-        ids=frozenset(row.values["id"] for row in manifest.rows if row.values.get("id")),
-        cycles=remix_cycles(manifest.rows),
+        ids=frozenset(_row_ids(manifest.rows) if remixing else ()),
+        cycles=remix_cycles(manifest.rows) if remixing else {},
     )
     duplicates = _duplicate_ids(manifest.rows)
     found = _Outcomes()
@@ -356,7 +363,8 @@ def validate_manifest(
             found.add(validator.invalid(state), state)
             continue
         for variant in variants:
-            variant_row = replace(row, values=dict(variant.values))
+            same = variant.values is row.values  # the row as written: nothing to copy
+            variant_row = row if same else replace(row, values=dict(variant.values))
             found.add(*validator.check(variant_row, duplicates.get(index), variant.suffix))
     jobs, invalid = found.across_rows()
     if not columns.ok:
@@ -389,11 +397,10 @@ class _Outcomes:
 
     jobs: list[Job] = field(default_factory=list)
     job_sources: list[str] = field(default_factory=list)  # the file of each job's row
+    job_row_ids: list[str] = field(default_factory=list)  # the id of each job's row, or ""
     invalid: list[InvalidRow] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     fitted: list[str] = field(default_factory=list)
-    keys_by_id: dict[str, list[str]] = field(default_factory=dict)  # id -> its jobs' keys
-    source_of: dict[str, str] = field(default_factory=dict)  # job key -> its row's file
 
     def add(self, outcome: Job | InvalidRow, state: _Row) -> None:
         """Record one variant's outcome and its problems."""
@@ -406,21 +413,22 @@ class _Outcomes:
             return
         self.jobs.append(outcome)
         self.job_sources.append(row.source)
-        self.keys_by_id.setdefault(row.values.get("id", ""), []).append(outcome.key)
-        self.source_of[outcome.key] = row.source
+        self.job_row_ids.append(row.values.get("id", ""))
 
     def across_rows(self) -> tuple[list[Job], list[InvalidRow]]:
         """The jobs left once no two rows share a key and every remix has its source."""
         clashes = key_clashes(self.jobs, self.job_sources)
         self.problems += clashes.problems
-        keys_by_id = self.keys_by_id
-        if clashes.keys:  # a remix of a row whose key clashed has no source to wait for
-            keys_by_id = {
-                row_id: [key for key in keys if key not in clashes.keys]
-                for row_id, keys in keys_by_id.items()
-            }
         invalid = self.invalid + clashes.invalid
-        return _link_remixes(clashes.jobs, invalid, self.problems, keys_by_id, self.source_of)
+        if not any(job.remix_source for job in clashes.jobs):
+            return clashes.jobs, invalid  # the usual manifest: no row waits for another's
+        keys_by_id: dict[str, list[str]] = {}  # row id -> its jobs' keys
+        source_of: dict[str, str] = {}  # job key -> its row's file
+        for job, row_id, source in zip(self.jobs, self.job_row_ids, self.job_sources, strict=True):
+            source_of[job.key] = source
+            if job.key not in clashes.keys:  # a row whose key clashed is no remix's source
+                keys_by_id.setdefault(row_id, []).append(job.key)
+        return _link_remixes(clashes.jobs, invalid, self.problems, keys_by_id, source_of)
 
 
 def _link_remixes(
@@ -445,17 +453,23 @@ def _link_remixes(
     return linked, invalid
 
 
+def _row_ids(rows: Sequence[ManifestRow]) -> Iterator[str]:
+    """The ``id`` of each row that has one."""
+    return (row.values["id"] for row in rows if row.values.get("id"))
+
+
 def _duplicate_ids(rows: Sequence[ManifestRow]) -> Mapping[int, str]:
     """A problem message for each row (by index) whose ``id`` another row also uses."""
+    shared = {user_id for user_id, count in Counter(_row_ids(rows)).items() if count > 1}
+    if not shared:
+        return {}  # the usual manifest: no row is looked at twice
     by_id: dict[str, list[int]] = {}
     for index, row in enumerate(rows):
-        user_id = row.values.get("id")
-        if user_id:
+        user_id = row.values.get("id", "")
+        if user_id in shared:
             by_id.setdefault(user_id, []).append(index)
     messages: dict[int, str] = {}
     for user_id, indexes in by_id.items():
-        if len(indexes) < 2:
-            continue
         where = places([rows[i] for i in indexes])
         for index in indexes:
             messages[index] = f"duplicate id {user_id!r}: used by rows {where}"

@@ -15,6 +15,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def first_unwritable(text: str) -> int | None:
     """The index of the first character of ``text`` UTF-8 cannot encode, or None."""
+    if text.isascii():  # constant time: most cells need no search
+        return None
     match = _SURROGATE.search(text)
     return None if match is None else match.start()
 
