@@ -10,8 +10,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.clients import UNPACED_RPM, run_batchgen, run_openai_sdk
+from benchmarks.clients import UNPACED_RPM, Submission, run_batchgen, run_openai_sdk
 from benchmarks.data import write_done_ledger, write_manifest, write_noise_images
+from benchmarks.light_server import LightServerProcess
 from benchmarks.measure import ChildResult, Figure, Goal, run_child
 from benchmarks.server import API_KEY, ServerOptions, ServerProcess, ServerStats
 
@@ -20,6 +21,7 @@ LATENCY = 0.25
 PACED_RPM = 1200
 UPLOAD_CONCURRENCY = 32
 BATCHGEN = (sys.executable, "-m", "batchgen")
+CLIENTS = ("batchgen", "sdk")  # item 2's two clients against the light server
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,7 @@ def overhead(settings: Settings, work: Path) -> list[Figure]:
         folder = _rep_dir(work, "overhead", rep)
         manifest = write_manifest(folder / "rows.csv", rows)
         # alternate the order so that drift (page cache, CPU clock) favours neither
-        order = ("batchgen", "sdk") if rep % 2 == 0 else ("sdk", "batchgen")
-        for client in order:
+        for client in CLIENTS if rep % 2 == 0 else CLIENTS[::-1]:
             with ServerProcess(ServerOptions()) as server:
                 if client == "batchgen":
                     bg = run_batchgen(manifest, server.base_url, CONCURRENCY)
@@ -103,8 +104,12 @@ def latency_hiding(settings: Settings, work: Path) -> list[Figure]:
 
     Unpaced, batchgen's 64 workers send in waves that the single-threaded simulated API
     then serves one after another; the paced line (``--rpm`` 10% above the ideal rate)
-    shows the same run with its sends spread evenly, and the "not the bottleneck" line the
+    shows the same run with its sends spread evenly, and the "API in N processes" line the
     unpaced run against the simulated API in ``server_workers`` processes on one port.
+    The "light server" lines run unpaced batchgen and the SDK against
+    :mod:`benchmarks.light_server`, which only frames requests and answers creates, so
+    that the server's CPU (reported per create) takes as little as possible of the cores
+    the client runs on: the comparison that says whether the client hides the latency.
     """
     rows = settings.latency_waves * CONCURRENCY
     ideal = CONCURRENCY / LATENCY
@@ -123,11 +128,26 @@ def latency_hiding(settings: Settings, work: Path) -> list[Figure]:
         "ratio",
         Goal(0.9),
     )
+    light = {
+        "batchgen": Figure(
+            "2", "batchgen run, unpaced, light server: share of ideal", "ratio", Goal(0.9)
+        ),
+        "sdk": Figure("2", "openai SDK + Semaphore, light server: share of ideal", "ratio"),
+    }
+    light_cpu = {
+        "batchgen": Figure("2", "batchgen run, light server: client CPU per job", "ms/job"),
+        "sdk": Figure("2", "openai SDK + Semaphore, light server: client CPU per job", "ms/job"),
+    }
+    server_cpu = {
+        "batchgen": Figure("2", "light server's own CPU per create, batchgen's run", "ms/job"),
+        "sdk": Figure("2", "light server's own CPU per create, the SDK's run", "ms/job"),
+    }
     for rep in range(settings.reps):
         folder = _rep_dir(work, "latency", rep)
         unpaced = write_manifest(folder / "unpaced.csv", rows)
         paced = write_manifest(folder / "paced.csv", rows)
         lighter = write_manifest(folder / "workers.csv", rows)
+        light_rows = write_manifest(folder / "light.csv", rows)
         with ServerProcess(ServerOptions(latency=LATENCY)) as server:
             bg = run_batchgen(unpaced, server.base_url, CONCURRENCY)
         with ServerProcess(ServerOptions(latency=LATENCY)) as server:
@@ -136,12 +156,37 @@ def latency_hiding(settings: Settings, work: Path) -> list[Figure]:
             sdk = run_openai_sdk(rows, server.base_url, CONCURRENCY)
         with ServerProcess(ServerOptions(latency=LATENCY, workers=workers)) as server:
             unbound = run_batchgen(lighter, server.base_url, CONCURRENCY)
+        # alternate the order so that drift (page cache, CPU clock) favours neither
+        for client in CLIENTS if rep % 2 == 0 else CLIENTS[::-1]:
+            manifest = light_rows if client == "batchgen" else None
+            submission, server_ms = _against_light_server(manifest, rows)
+            light[client].values.append(submission.jobs_per_second / ideal)
+            light_cpu[client].values.append(submission.cpu_ms_per_job)
+            server_cpu[client].values.append(server_ms)
         spread_server.values.append(unbound.jobs_per_second / ideal)
         bg_rate.values.append(bg.jobs_per_second)
         bg_share.values.append(bg.jobs_per_second / ideal)
         paced_share.values.append(spread.jobs_per_second / ideal)
         sdk_share.values.append(sdk.jobs_per_second / ideal)
-    return [bg_rate, bg_share, paced_share, sdk_share, spread_server]
+    light_figures = [
+        figures[client] for figures in (light, light_cpu, server_cpu) for client in CLIENTS
+    ]
+    return [bg_rate, bg_share, paced_share, sdk_share, spread_server, *light_figures]
+
+
+def _against_light_server(manifest: Path | None, rows: int) -> tuple[Submission, float]:
+    """One unpaced run against the light server: batchgen on ``manifest``, or the SDK when
+    it is None; with the server's CPU per create, in ms. Raises unless the server answered
+    exactly one create per row (and nothing else), so that no figure counts lost work."""
+    with LightServerProcess(LATENCY) as server:
+        if manifest is None:
+            submission = run_openai_sdk(rows, server.base_url, CONCURRENCY)
+        else:
+            submission = run_batchgen(manifest, server.base_url, CONCURRENCY)
+        stats = server.stats()
+    if stats.requests_by_endpoint != {"create": rows}:
+        raise RuntimeError(f"the light server saw {stats.requests_by_endpoint} for {rows} rows")
+    return submission, 1000 * stats.cpu_seconds / rows
 
 
 # --------------------------------------------------------------------------- 3. pacing

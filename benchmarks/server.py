@@ -3,8 +3,9 @@
 ``python -m benchmarks.server [options]`` prints its base URL on one line and serves until
 its stdin closes, as ``--profile``'s provider serves it (``MockConfig.for_profile``). Besides
 the simulated ``/videos`` API it answers ``GET /v1/_bench/stats`` with what the server saw
-(creates, 429s, requests by endpoint with previews apart, each job's creation time and
-duration) and its own CPU time, for the benchmark in the parent process to read.
+(creates, 429s and those of them on status checks, requests by endpoint with previews apart,
+each job's creation time and duration) and its own CPU time, for the benchmark in the
+parent process to read.
 
 ``--workers N`` serves the same port from N processes (``SO_REUSEPORT``: the kernel spreads
 connections over them), so that the simulated API is not the bottleneck; each worker has its
@@ -25,11 +26,10 @@ import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
-import batchgen.mock.faults as mock_faults
 from batchgen.mock import CONFIG_KEY, STATE_KEY, Faults, MockConfig, create_app
 from batchgen.mock.app import create_cdn_app
 from batchgen.mock.lifecycle import job_duration
@@ -50,7 +50,8 @@ class ServerOptions:
 
     latency: float = 0.0
     rate_limit_rpm: int | None = None
-    rate_window: float = 60.0  # seconds of the server's sliding rate-limit window
+    status_rate_limit_rpm: int | None = None  # status checks (retrieve, list), apart from creates
+    rate_window: float = 60.0  # seconds of the server's sliding rate-limit windows
     video_bytes: int = 64 * 1024
     job_duration: float = 0.0
     job_duration_min: float | None = None  # spread: uniform in [this, job_duration], seeded
@@ -65,6 +66,7 @@ class ServerOptions:
         args += ["--profile", self.profile, "--workers", str(self.workers)]
         optional = {
             "--rate-limit-rpm": self.rate_limit_rpm,
+            "--status-rate-limit-rpm": self.status_rate_limit_rpm,
             "--job-duration-min": self.job_duration_min,
             "--refresh-seconds": self.refresh_seconds,
         }
@@ -95,6 +97,7 @@ class ServerStats:
     # every request by endpoint (create, list, retrieve, content, preview, cdn, ...)
     requests_by_endpoint: dict[str, int] = field(default_factory=dict)
     jobs: tuple[JobTimes, ...] = ()  # in creation order
+    status_rate_limited: int = 0  # of rate_limited, those answered to status checks
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServerStats:
@@ -108,6 +111,7 @@ class ServerStats:
             cpu_seconds=float(data["cpu_seconds"]),
             requests_by_endpoint={k: int(v) for k, v in data["requests_by_endpoint"].items()},
             jobs=tuple(sorted(jobs, key=lambda job: job.sequence)),
+            status_rate_limited=int(data["status_rate_limited"]),
         )
 
     @property
@@ -116,17 +120,21 @@ class ServerStats:
         return sum(self.requests_by_endpoint.values())
 
 
-class ServerProcess:
-    """``with ServerProcess(options) as server:`` runs the simulated API in a child process."""
+class ChildServer:
+    """``with ChildServer(command) as server:`` runs a simulated API in a child process.
 
-    def __init__(self, options: ServerOptions) -> None:
-        self.options = options
+    ``command`` prints the API's base URL on one line once it listens, serves until its
+    stdin closes, and answers :data:`STATS_PATH` with what :class:`ServerStats` reads. Kept
+    apart from the bench's process so that the client's CPU time is its own.
+    """
+
+    def __init__(self, command: Sequence[str]) -> None:
+        self.command = list(command)
         self.base_url = ""
         self._process: subprocess.Popen[str] | None = None
 
-    def __enter__(self) -> ServerProcess:
-        command = [sys.executable, "-m", "benchmarks.server", *self.options.argv()]
-        self._process = _piped(command)
+    def __enter__(self) -> Self:
+        self._process = _piped(self.command)
         assert self._process.stdout is not None
         line = self._process.stdout.readline().strip()
         if not line.startswith("http://127.0.0.1:"):
@@ -161,6 +169,14 @@ class ServerProcess:
             return ServerStats.from_json(json.loads(response.read()))
 
 
+class ServerProcess(ChildServer):
+    """``with ServerProcess(options) as server:`` runs the simulated API (batchgen's mock)."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        super().__init__([sys.executable, "-m", "benchmarks.server", *options.argv()])
+        self.options = options
+
+
 # --------------------------------------------------------------------------- the child process
 
 
@@ -185,6 +201,7 @@ async def _stats(request: web.Request) -> web.Response:
             "create_requests": state.create_requests,
             "jobs_created": state.jobs_created,
             "rate_limited": state.rate_limited,
+            "status_rate_limited": state.status_rate_limited,
             "created_at": [job["_started"] for job in state.jobs.values()],
             "cpu_seconds": usage.ru_utime + usage.ru_stime,
             "requests_by_endpoint": {k: v for k, v in by_endpoint.items() if v},
@@ -207,14 +224,19 @@ async def _count_previews(
 
 
 def _config(args: argparse.Namespace) -> MockConfig:
-    limit = args.rate_limit_rpm
-    if limit is not None:
-        # the mock counts creates per RATE_WINDOW: the same rate over a shorter window
-        limit = max(1, round(limit * args.rate_window / 60))
+    def per_window(rpm: int | None) -> int | None:
+        # the mock counts requests per rate_window: the same rate over a shorter window
+        return None if rpm is None else max(1, round(rpm * args.rate_window / 60))
+
+    faults = Faults(
+        rate_limit_rpm=per_window(args.rate_limit_rpm),
+        status_rate_limit_rpm=per_window(args.status_rate_limit_rpm),
+        rate_window=args.rate_window,
+    )
     timing = {} if args.refresh_seconds is None else {"refresh_seconds": args.refresh_seconds}
     return MockConfig.for_profile(
         load_profile(args.profile),
-        faults=Faults(rate_limit_rpm=limit),
+        faults=faults,
         latency=args.latency,
         job_duration=args.job_duration,
         job_duration_min=args.job_duration_min,
@@ -232,8 +254,6 @@ def _app(args: argparse.Namespace) -> web.Application:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    # The window is a module constant; a bench may shorten it to make a limit bind sooner.
-    mock_faults.RATE_WINDOW = args.rate_window
     app = _app(args)
     runners: list[web.AppRunner] = []
     try:
@@ -245,7 +265,7 @@ async def _serve(args: argparse.Namespace) -> None:
         with _Workers(args, port) as workers:
             workers.wait_ready()
             print(f"http://127.0.0.1:{port}/v1", flush=True)
-            await _until_stdin_closes()
+            await until_stdin_closes()
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
@@ -299,7 +319,8 @@ def _piped(command: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-async def _until_stdin_closes() -> None:
+async def until_stdin_closes() -> None:
+    """Return once this process's stdin closes: the parent's cue to stop serving."""
     loop = asyncio.get_running_loop()
     closed = asyncio.Event()
 
@@ -314,6 +335,7 @@ async def _until_stdin_closes() -> None:
 _OPTIONS: dict[str, tuple[type, Any]] = {
     "--latency": (float, 0.0),
     "--rate-limit-rpm": (int, None),
+    "--status-rate-limit-rpm": (int, None),
     "--rate-window": (float, 60.0),
     "--video-bytes": (int, 64 * 1024),
     "--job-duration": (float, 0.0),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -383,6 +384,13 @@ def profiles_command(profile: str | None) -> None:
     show_default=True,
     help="Share of creates answered 429, 500, 503 or HTML 502.",
 )
+@click.option(
+    "--status-rate-limit-rpm",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Answer status checks (GET /videos/{id}, GET /videos) beyond N a minute with 429, "
+    "as relays limit GETs; creates are not counted.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for injected faults.")
 def serve_mock_command(
     port: int,
@@ -391,6 +399,7 @@ def serve_mock_command(
     job_seconds: float,
     job_seconds_min: float | None,
     fault_rate: float,
+    status_rate_limit_rpm: int | None,
     seed: int,
 ) -> None:
     """Run the simulated video API on 127.0.0.1 as PROFILE's provider serves it (Ctrl-C stops)."""
@@ -399,7 +408,7 @@ def serve_mock_command(
 
     profile = load_profile(flavor)
     timing = {} if refresh_seconds is None else {"refresh_seconds": refresh_seconds}
-    faults = common_faults(fault_rate, seed)
+    faults = replace(common_faults(fault_rate, seed), status_rate_limit_rpm=status_rate_limit_rpm)
     config = MockConfig.for_profile(
         profile,
         faults=faults,

@@ -63,8 +63,7 @@ async def _middleware(request: web.Request, handler: _Handler) -> web.StreamResp
         await asyncio.sleep(config.latency)
     try:
         _check_auth(request, state, config)
-        if endpoint == "create":
-            check_rate_window(request.app)
+        check_rate_window(request.app, endpoint)
         fault = draw_fault(request.app, endpoint)
         CURRENT_FAULT.set(fault)
         early = early_fault(fault, config)
@@ -74,6 +73,7 @@ async def _middleware(request: web.Request, handler: _Handler) -> web.StreamResp
     except ApiFailure as failure:
         if failure.status == 429:
             state.rate_limited += 1
+            state.rate_limited_by_endpoint[endpoint] += 1
         return failure.response(config.error_shape)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
         return invalid_url(request).response(config.error_shape)

@@ -9,6 +9,8 @@ from batchgen.profile import Profile
 from batchgen.profile_files import load_profile
 
 FAULT_ENDPOINTS = frozenset({"create", "retrieve", "list", "content"})
+#: Status checks: what a relay's limit on GETs counts (one job, or a page of the list).
+STATUS_ENDPOINTS = frozenset({"retrieve", "list"})
 #: Fault names in the order their rates are stacked on one draw in [0, 1).
 FAULT_NAMES = (
     "error_429", "error_500", "error_503", "html_502",
@@ -27,7 +29,11 @@ class Faults:
     """
 
     seed: int = 0
-    rate_limit_rpm: int | None = None
+    rate_limit_rpm: int | None = None  # creates in any ``rate_window``; beyond: 429
+    # Status checks (STATUS_ENDPOINTS) in any ``rate_window``, counted apart from creates,
+    # as relays limit GETs per key or IP on their own; beyond: 429.
+    status_rate_limit_rpm: int | None = None
+    rate_window: float = 60.0  # seconds of the sliding windows both limits count in
     error_429: float = 0.0
     retry_after_seconds: float = 1.0
     error_500: float = 0.0

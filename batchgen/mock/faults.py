@@ -1,5 +1,5 @@
-"""Seeded fault injection and the create rate window: which fault a request draws, and
-the answers (or dropped connections) it turns into."""
+"""Seeded fault injection and the rate windows (creates; status checks): which fault a
+request draws, and the answers (or dropped connections) it turns into."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import math
 
 from aiohttp import web
 
-from batchgen.mock.config import FAULT_NAMES, MockConfig
+from batchgen.mock.config import FAULT_NAMES, STATUS_ENDPOINTS, MockConfig
 from batchgen.mock.failures import ApiFailure, rate_limited
 from batchgen.mock.state import CONFIG_KEY, RUNTIME_KEY, STATE_KEY
 
-RATE_WINDOW = 60.0
 CDN_502_PAGE = (
     "<html><head><title>502 Bad Gateway</title></head><body>"
     "<center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>"
@@ -31,18 +30,28 @@ CURRENT_FAULT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-def check_rate_window(app: web.Application) -> None:
-    """A sliding 60 s window over creates: beyond ``rate_limit_rpm`` answer 429."""
-    limit = app[CONFIG_KEY].faults.rate_limit_rpm
+def check_rate_window(app: web.Application, endpoint: str) -> None:
+    """Sliding windows of ``faults.rate_window`` seconds, one over creates and one over
+    status checks (retrieve and list together), each counted on its own as a relay's
+    limits are: a request beyond ``rate_limit_rpm`` (creates) or ``status_rate_limit_rpm``
+    (status checks) in the window is answered 429, in the flavour's words and headers."""
+    faults = app[CONFIG_KEY].faults
+    if endpoint == "create":
+        limit, counted = faults.rate_limit_rpm, "create"
+    elif endpoint in STATUS_ENDPOINTS:
+        limit, counted = faults.status_rate_limit_rpm, "status"
+    else:
+        return
     if limit is None:
         return
-    now, window = app[STATE_KEY].clock(), app[RUNTIME_KEY].window
-    while window and window[0] <= now - RATE_WINDOW:
+    now, span = app[STATE_KEY].clock(), faults.rate_window
+    window = app[RUNTIME_KEY].windows[counted]
+    while window and window[0] <= now - span:
         window.popleft()
     if len(window) < limit:
         window.append(now)
         return
-    wait = window[0] + RATE_WINDOW - now
+    wait = window[0] + span - now  # until the oldest request counted leaves the window
     config = app[CONFIG_KEY]
     raise rate_limited(
         config.rate_limit_message or f"Rate limit reached: {limit} requests per minute.",

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from batchgen.mock.config import MockConfig
+from batchgen.mock.config import STATUS_ENDPOINTS, MockConfig
 
 
 class MockState:
@@ -30,7 +30,8 @@ class MockState:
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
         # Bytes of video bodies sent, by job id: a resumed download sends only the rest.
         self.video_bytes_sent: collections.Counter[str] = collections.Counter()
-        self.rate_limited = 0
+        self.rate_limited = 0  # every 429 answered, whatever the endpoint
+        self.rate_limited_by_endpoint: collections.Counter[str] = collections.Counter()
         # When each job was retrieved (the state's clock): how often a client polls it.
         self.retrieved_at: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
         self.auth_headers_seen: list[str] = []
@@ -38,6 +39,11 @@ class MockState:
         self.cdn_auth_headers: list[str | None] = []
         self.clock: Callable[[], float] = time.time
         self.job_by_idempotency_key: dict[str, str] = {}
+
+    @property
+    def status_rate_limited(self) -> int:
+        """429s answered to status checks (retrieve and list), whatever drew them."""
+        return sum(self.rate_limited_by_endpoint[name] for name in STATUS_ENDPOINTS)
 
     def job_count_by_prompt(self) -> collections.Counter[str]:
         """How many held jobs have each prompt (more than 1 for a row means it was paid twice)."""
@@ -56,7 +62,10 @@ class Runtime:
     """Per-app mutable machinery that is not part of what tests assert on."""
 
     rng: random.Random
-    window: collections.deque[float] = field(default_factory=collections.deque)
+    # times of the requests counted in each rate window ("create", "status"), oldest first
+    windows: collections.defaultdict[str, collections.deque[float]] = field(
+        default_factory=lambda: collections.defaultdict(collections.deque)
+    )
     sequence: int = 0
     cdn_origin: str | None = None  # ``http://127.0.0.1:PORT`` of the CDN, once it listens
 

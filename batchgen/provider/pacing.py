@@ -4,13 +4,17 @@
 whole minute's quota at start. When the provider answers 429, :meth:`Pacer.pause` holds
 every worker (not only the one that got it) until the provider's ``Retry-After`` has
 passed, and the rate backs off so that a provider whose limit is lower than ``--rpm``
-is settled at rather than hammered; it creeps back up while requests succeed. The total
-time the provider held everyone back is kept (:attr:`Pacer.held_back`) for the summary.
+is settled at rather than hammered; it creeps back up while requests succeed. The rate
+backed off from is the one that drew the 429, what was really sent (status checks go only
+when due, in bursts), not ``--rpm``: a limit a tenth of ``--rpm`` is met once or twice,
+not once per 20 % step down from ``--rpm``. The total time the provider held everyone
+back is kept (:attr:`Pacer.held_back`) for the summary.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Awaitable, Callable
 
@@ -28,6 +32,13 @@ RECOVERY_STEP = 0.02
 CEILING_FACTOR = 0.95
 #: ...while the ceiling itself creeps back towards --rpm, in case the limit was passing.
 CEILING_PROBE = 0.001
+#: The rate that drew a 429 is measured on the requests sent in the last minute (what
+#: providers count), each counted until the end of the wait the 429 asks for (when it
+#: leaves the provider's window): the densest run of the latest of them...
+RATE_LOOKBACK = 60.0
+#: ...of at least this many; fewer say little about the limit (another client may have
+#: spent it), and the backoff steps down from the current rate instead.
+MIN_MEASURED = 5
 
 
 class Pacer:
@@ -53,6 +64,7 @@ class Pacer:
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._last_backoff = -1e18
+        self._sent: collections.deque[float] = collections.deque()  # slots of RATE_LOOKBACK
         self.held_back = 0.0  # seconds every caller was held by 429 pauses, in all
 
     @property
@@ -69,6 +81,9 @@ class Pacer:
             if slot > now:
                 await self._sleep(slot - now)
             if self._clock() >= self._paused_until:
+                if self.current_rpm is not None:
+                    self._sent.append(slot)
+                    self._forget_before(slot - RATE_LOOKBACK)
                 return
             # a 429 arrived while this caller slept: wait out the pause too
 
@@ -86,9 +101,27 @@ class Pacer:
         self._next_slot = max(self._next_slot, self._paused_until)
         if self.current_rpm is not None and now - self._last_backoff >= max(seconds, self.interval):
             # one backoff per pause, however many workers report the same 429 wave
-            self.ceiling_rpm = max(1.0, self.current_rpm * CEILING_FACTOR)
-            self.current_rpm = max(1.0, self.current_rpm * BACKOFF_FACTOR)
+            drawn = min(self.current_rpm, self._sent_rpm(now, seconds))
+            self.ceiling_rpm = max(1.0, drawn * CEILING_FACTOR)
+            self.current_rpm = max(1.0, drawn * BACKOFF_FACTOR)
             self._last_backoff = now
+
+    def _sent_rpm(self, now: float, wait: float) -> float:
+        """The rate that drew a 429 asking for ``wait``: of the last N requests sent within
+        :data:`RATE_LOOKBACK` (N at least :data:`MIN_MEASURED`), the most per minute from
+        the first of them to the end of ``wait``; infinite (unknown) with fewer."""
+        self._forget_before(now - RATE_LOOKBACK)
+        end = now + max(wait, 0.0)
+        rates = [
+            count * 60.0 / (end - sent)
+            for count, sent in enumerate(reversed(self._sent), start=1)
+            if count >= MIN_MEASURED and end > sent
+        ]
+        return max(rates, default=float("inf"))
+
+    def _forget_before(self, moment: float) -> None:
+        while self._sent and self._sent[0] <= moment:
+            self._sent.popleft()
 
     def succeeded(self) -> None:
         """A request went through: win back a little of the rate lost to 429s."""
