@@ -103,6 +103,12 @@ def expired_columns(message: str) -> Changes:
     return {"status": Status.EXPIRED, "error_code": "expired", "error_message": message}
 
 
+def handed_over_columns() -> Changes:
+    """The columns of a pending job whose provider handed its video over: it is complete,
+    though no status check said so (the video's own columns follow)."""
+    return {"status": Status.COMPLETED, "progress": 100}
+
+
 def video_file_columns(download: Download) -> Changes:
     """The columns of a job whose video was downloaded whole."""
     return {

@@ -72,6 +72,9 @@ class VideoLocation:
     content_endpoint: bool = True  # GET /videos/{id}/content serves the file
     json_link_fields: tuple[str, ...] = ()  # a JSON "download" answer's link, tried in order
     previews: tuple[str, ...] = ("thumbnail", "spritesheet")
+    # the content endpoint answers "not ready" for an unfinished job (new-api's proxy), so
+    # fetching the video of a job surely done can stand for its status check
+    content_says_not_ready: bool = False
 
     @classmethod
     def from_yaml(cls, data: Mapping[str, Any]) -> VideoLocation:
@@ -80,6 +83,7 @@ class VideoLocation:
             content_endpoint=bool(data.get("content_endpoint", True)),
             json_link_fields=tuple(str(f) for f in data.get("json_link_fields", ())),
             previews=tuple(str(v) for v in data.get("previews", ("thumbnail", "spritesheet"))),
+            content_says_not_ready=bool(data.get("content_says_not_ready", False)),
         )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from batchgen.attention import AttentionRow, attention_json, attention_lines, attention_rows
 from batchgen.errors import BatchgenError, Problem, UsageError
-from batchgen.follow.follower import FollowTally
+from batchgen.follow.tally import FollowTally
 from batchgen.jobs import CORE_FIELDS, InvalidRow, Job
 from batchgen.plan import RECONCILE, SEND, SKIP, Step
 from batchgen.profile import Profile

@@ -20,8 +20,9 @@ import aiohttp
 from batchgen.columns import invalid_columns, skipped_columns
 from batchgen.errors import ManifestError, UsageError
 from batchgen.follow.download import check_variants
-from batchgen.follow.follower import FollowSettings, FollowTally, follow_jobs
+from batchgen.follow.follower import FollowSettings, follow_jobs
 from batchgen.follow.naming import check_template
+from batchgen.follow.tally import FollowTally
 from batchgen.jobs import InvalidRow
 from batchgen.ledger import Ledger, default_results_path, read_ledger
 from batchgen.manifest import Manifest, load_manifest

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.follow.estimate import GROWTH, MAX_WAIT_INTERVALS, Estimator
+from batchgen.follow.estimate import (
+    GROWTH,
+    MAX_WAIT_INTERVALS,
+    SAMPLE_EVERY,
+    SURE_KNOWN,
+    SURE_MARGIN,
+    Estimator,
+)
 
 MAX_WAIT = 5.0 * MAX_WAIT_INTERVALS  # with base=5.0
 
@@ -94,3 +101,67 @@ def test_a_job_slower_than_the_nights_median_is_estimated_by_its_own_progress() 
     estimate.track("slow", sent_at=0.0)
     estimate.seen("slow", at=60.0, progress=25.0)  # the median said 60 s: it is a 240 s job
     assert estimate.due("slow") == pytest.approx(240.0)  # not polled every few seconds
+
+
+def polled_one_by_one(known: list[float], lag: float = 0.0) -> Estimator:
+    """An estimator for a provider that cannot list, with ``known`` durations learned from
+    its probes (each tracked at 0 s and seen complete)."""
+    estimate = Estimator(base=5.0, refresh_seconds=lag, probes=len(known))
+    for n, duration in enumerate(known):
+        estimate.track(f"probe{n}", sent_at=0.0)
+        estimate.finished(f"probe{n}", at=duration, duration=duration)
+    return estimate
+
+
+def test_once_enough_durations_are_known_a_first_look_waits_until_nearly_every_job_is_done() -> (
+    None
+):
+    known = [60.0 + 10.0 * n for n in range(SURE_KNOWN)]  # 60 .. 150 s
+    estimate = polled_one_by_one(known, lag=15.0)
+    assert estimate.sure_duration == pytest.approx(150.0 * (1 + SURE_MARGIN))
+    estimate.track("k", sent_at=1000.0)
+    assert estimate.sure("k")  # the look may fetch the video straight away
+    assert estimate.due("k") == pytest.approx(1000.0 + 150.0 * (1 + SURE_MARGIN) + 15.0)
+
+
+def test_before_enough_durations_are_known_no_look_is_sure() -> None:
+    estimate = polled_one_by_one([60.0] * (SURE_KNOWN - 1))
+    estimate.track("k", sent_at=1000.0)
+    assert estimate.sure_duration is None and not estimate.sure("k")
+
+
+def test_where_a_list_sees_every_job_no_look_is_sure() -> None:
+    estimate = Estimator(base=5.0)
+    for n in range(SURE_KNOWN):
+        estimate.track(f"done{n}", sent_at=0.0)
+        estimate.finished(f"done{n}", at=60.0, duration=60.0)
+    estimate.track("k", sent_at=100.0)
+    assert not estimate.sure("k")
+
+
+def test_what_sure_looks_find_teaches_nothing_only_samples_do() -> None:
+    estimate = polled_one_by_one([100.0] * SURE_KNOWN)
+    sure = estimate.sure_duration
+    for n in range(1, SAMPLE_EVERY):  # sure looks: the slow jobs they meet are no sample
+        estimate.track(f"k{n}", sent_at=0.0)
+        assert estimate.sure(f"k{n}")
+        estimate.seen(f"k{n}", at=110.0, progress=20.0)  # a 550 s job
+        estimate.finished(f"k{n}", at=600.0, duration=550.0)
+    assert estimate.sure_duration == sure
+    estimate.track("sample", sent_at=0.0)  # one job in SAMPLE_EVERY is looked at to learn
+    assert not estimate.sure("sample")
+    for _ in range(SURE_KNOWN):
+        estimate.finished("sample", at=600.0, duration=550.0)
+        estimate.track("sample", sent_at=0.0)
+    assert estimate.sure_duration is not None and estimate.sure_duration > (sure or 0.0)
+
+
+def test_a_sure_look_that_found_the_job_running_is_followed_by_an_ordinary_one_soon() -> None:
+    estimate = polled_one_by_one([100.0] * SURE_KNOWN, lag=15.0)
+    estimate.track("k", sent_at=0.0)
+    estimate.doubt("k", at=120.0)  # expected done, but not handed over
+    assert not estimate.sure("k")
+    assert estimate.due("k") == pytest.approx(135.0)  # the next refresh
+    estimate.seen("k", at=135.0, progress=80.0)  # its own progress: done by about 169 s
+    assert estimate.sure("k")
+    assert estimate.due("k") == pytest.approx(135.0 * 100 / 80 + 15.0)

@@ -15,7 +15,8 @@ import pytest
 
 from batchgen.errors import UsageError
 from batchgen.follow.estimate import MAX_WAIT_INTERVALS
-from batchgen.follow.follower import FollowSettings, FollowTally, Timing, follow_jobs
+from batchgen.follow.follower import FollowSettings, Timing, follow_jobs
+from batchgen.follow.tally import FollowTally
 from batchgen.jobs import Job
 from batchgen.ledger import Record
 from batchgen.mock import MockConfig

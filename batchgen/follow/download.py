@@ -25,6 +25,7 @@ from batchgen.columns import (
     VARIANT_COLUMNS,
     expired_columns,
     failure_columns,
+    handed_over_columns,
     preview_columns,
     video_file_columns,
 )
@@ -138,7 +139,7 @@ class Downloader:
         if VIDEO in missing and state["status"] == Status.COMPLETED and self._link_expired(state):
             return self._expired(key, _expiry_message(state))
         stem = self._namer.stem_for(key, state)
-        written: list[Download] = []
+        video: Download | None = None
         if VIDEO in missing:
             try:
                 link = await self._video_link(key)
@@ -147,6 +148,34 @@ class Downloader:
                 video = await self._get(state["job_id"], stem, VIDEO, link)
             except ApiError as exc:
                 return self._video_failed(key, exc)
+        return await self._keep(key, stem, video, missing)
+
+    async def fetch_unconfirmed(self, key: str) -> FetchResult | None:
+        """Download the video of ``key``, still pending in the ledger but surely done,
+        from the content endpoint of a provider that answers "not ready" there for an
+        unfinished job (the profile's ``video.content_says_not_ready``): the download is
+        its status check. The job is recorded completed, then downloaded. None when the
+        provider did not hand the video over (not ready, or anything else): nothing is
+        recorded, and a status check says where the job stands.
+        """
+        state = self._ledger.states[key]
+        stem = self._namer.stem_for(key, state)
+        try:
+            video = await self._get(state["job_id"], stem, VIDEO)
+        except ApiError as exc:
+            _raise_if_auth(exc)
+            if not is_not_ready(exc, self._client.profile.not_ready):
+                self._logger.info("download %s before its status check: %s", key, exc.message)
+            return None
+        self._ledger.record(key, handed_over_columns())
+        return await self._keep(key, stem, video, self._missing(self._ledger.states[key]))
+
+    async def _keep(
+        self, key: str, stem: str, video: Download | None, missing: Sequence[str]
+    ) -> FetchResult:
+        """Record the video just fetched (if any), then fetch the previews ``missing``."""
+        written: list[Download] = []
+        if video is not None:
             self._ledger.record(key, video_file_columns(video))
             written.append(video)
         previews, error = await self._previews(key, stem, missing)

@@ -18,6 +18,18 @@ A provider that serves status from a cache refreshed every ``refresh_seconds`` s
 completion up to that long after it happened, so that lag is added to every estimate, and
 no estimate leaves a job unchecked for more than :attr:`Estimator.max_wait` (or a
 typical job's duration) after it was last seen. Times are wall-clock seconds.
+
+Polled one by one (``probes`` set), a look that finds a job still running is a request
+spent for nothing, and the median sends half the jobs' first looks too early. So once
+:data:`SURE_KNOWN` durations are known, a job's first look waits for
+:attr:`Estimator.sure_duration`, the duration by which :data:`SURE_QUANTILE` of jobs are
+done; a job whose own progress is known is looked at when that progress says. Such a look
+is :meth:`Estimator.sure`: expected to find the job complete, so a caller may fetch the
+video straight away. Sure looks teach nothing of the durations (the jobs they find
+running are the slowest, so learning from them would push the quantile ever up): the
+durations come from *samples*, the probes and then one job in :data:`SAMPLE_EVERY`,
+looked at the ordinary way. A sure look that found the job running
+(:meth:`Estimator.doubt`) makes the next look an ordinary one, which reads its progress.
 """
 
 from __future__ import annotations
@@ -38,6 +50,18 @@ MAX_WAIT_INTERVALS = 12
 TELLING_PROGRESS = 10.0
 #: How much the typical duration must move to count as a lesson worth acting on.
 LESSON = 0.1
+#: Durations known (finished or projected) before a first look waits for the sure one.
+SURE_KNOWN = 10
+#: The share of jobs done by :attr:`Estimator.sure_duration`; the rest are looked at
+#: again when their progress says (a look too early costs a request, one too late only
+#: holds that video back by the difference).
+SURE_QUANTILE = 0.95
+#: Allowance over that quantile of the durations known, for the slower jobs few samples
+#: have not shown.
+SURE_MARGIN = 0.05
+#: After the probes, one job in this many is a sample: looked at the ordinary way, so
+#: that the durations known follow the night (a request or two more per sample).
+SAMPLE_EVERY = 20
 
 
 @dataclass
@@ -48,6 +72,17 @@ class _Sighting:
     seen_at: float | None = None  # last status check that reached it
     progress: float = 0.0  # at seen_at
     checks: int = 0  # status checks that reached it
+    sample: bool = False  # looked at the ordinary way, to learn how long jobs take
+    doubted: bool = False  # a sure look found it running: the next look reads progress
+    looked_sure: bool = False  # a sure look reached it: its duration is no sample
+
+    def projected(self, staleness: float = 0.0) -> float | None:
+        """Its duration as its progress says, when that says enough: an upper bound, as
+        progress is rounded down and a cached status is older than the look (by
+        ``staleness`` seconds, taken off, for an estimate rather than a bound)."""
+        if self.seen_at is None or not TELLING_PROGRESS <= self.progress < 100:
+            return None
+        return max(self.seen_at - staleness - self.sent_at, 0.0) * 100.0 / self.progress
 
 
 class Estimator:
@@ -64,10 +99,21 @@ class Estimator:
         self._taught: float | None = None  # the typical duration at the last lesson
         self._jobs: dict[str, _Sighting] = {}  # in the order their creates went out
         self._durations: deque[float] = deque(maxlen=REMEMBERED)
+        # per job, what is known of its duration (finished, or projected from progress),
+        # until the first sure duration is worked out from them
+        self._known: dict[str, float] = {}  # sampled jobs' durations, finished or projected
+        self._sure: float | None = None  # worked out from _known
+        self._tracked = 0
+        self._taught_sure: float | None = None  # the sure duration at the last lesson
 
     def track(self, key: str, sent_at: float) -> None:
         """Start estimating ``key``, whose create was sent at ``sent_at``."""
-        self._jobs.setdefault(key, _Sighting(sent_at))
+        if key in self._jobs:
+            return
+        self._tracked += 1
+        probes = self.probes or 0
+        sample = self._tracked <= probes or (self._tracked - probes) % SAMPLE_EVERY == 0
+        self._jobs[key] = _Sighting(sent_at, sample=sample)
 
     def forget(self, key: str) -> None:
         """``key`` is final: no more estimates for it."""
@@ -78,16 +124,46 @@ class Estimator:
         job = self._jobs.get(key)
         if job is None:
             return
+        job.looked_sure = job.looked_sure or self.sure(key)
         job.checks += 1
         job.seen_at, job.progress = at, progress
+        projected = job.projected(self.lag / 2)  # cached half a refresh ago, on average
+        if projected is not None:
+            job.doubted = False
+            if not job.looked_sure:
+                self._remember(key, projected)
+
+    def doubt(self, key: str, at: float) -> None:
+        """A sure look at ``at`` found ``key`` not complete (and told nothing more): the
+        next look is an ordinary one, soon, to read its progress."""
+        job = self._jobs.get(key)
+        if job is not None:
+            job.checks += 1
+            job.seen_at, job.doubted, job.looked_sure = at, True, True
 
     def finished(self, key: str, at: float, duration: float | None = None) -> None:
         """``key`` was seen complete at ``at``; ``duration`` is the provider's own, if known."""
+        sure = self.sure(key)
         job = self._jobs.pop(key, None)
         if duration is None and job is not None:
             duration = at - job.sent_at - self.lag / 2  # seen late by half a refresh on average
         if duration is not None and duration > 0:
             self._durations.append(duration)
+            if job is not None and not (sure or job.looked_sure):
+                self._remember(key, duration)
+            self._learn()
+
+    def _remember(self, key: str, duration: float) -> None:
+        """Know ``key``'s duration (a later word on the same job replaces the earlier),
+        and work out the sure duration again."""
+        self._known.pop(key, None)  # re-inserted last: the oldest knowledge goes first
+        self._known[key] = duration
+        while len(self._known) > REMEMBERED:
+            del self._known[next(iter(self._known))]
+        if len(self._known) >= SURE_KNOWN:
+            ordered = sorted(self._known.values())
+            at = min(len(ordered) - 1, int(SURE_QUANTILE * len(ordered)))
+            self._sure = ordered[at] * (1.0 + SURE_MARGIN)
             self._learn()
 
     @property
@@ -95,10 +171,26 @@ class Estimator:
         """The median duration of this night's finished jobs, or None before the first."""
         return statistics.median(self._durations) if self._durations else None
 
+    @property
+    def sure_duration(self) -> float | None:
+        """The duration by which :data:`SURE_QUANTILE` of jobs are done, once
+        :data:`SURE_KNOWN` durations are known; None before (or where jobs are listed)."""
+        return self._sure
+
+    def sure(self, key: str) -> bool:
+        """Whether ``key``'s next look (at :meth:`due`) is expected to find it complete:
+        polled one by one, from its own progress or the sure duration, and not doubted."""
+        job = self._jobs.get(key)
+        if job is None or job.sample or job.doubted or self.probes is None:
+            return False
+        return job.projected() is not None or self.sure_duration is not None
+
     def due(self, key: str) -> float:
         """When ``key`` should be checked next: when it is expected to show as complete."""
         job = self._jobs[key]
         last = job.sent_at if job.seen_at is None else job.seen_at
+        if self.sure(key):
+            return self._sure_due(job, last)
         typical = self.typical_duration
         longest = last + max(self.max_wait, (typical or 0.0) + self.lag)
         guesses = self._guesses(job, typical)
@@ -113,6 +205,17 @@ class Estimator:
         assert job.seen_at is not None
         # every estimate was short: look again soon
         return min(job.seen_at + max(self.lag, self.base), longest)
+
+    def _sure_due(self, job: _Sighting, last: float) -> float:
+        """A sure look: when the job's own progress, else the sure duration, says it is
+        done, shown by the provider's next refresh; never sooner than the next refresh
+        after the last look (a cached status cannot have changed before)."""
+        projected, sure = job.projected(), self.sure_duration  # a bound, for this job
+        duration = projected if projected is not None else sure
+        assert duration is not None
+        due = max(job.sent_at + duration, last) + self.lag
+        # a projection from a slow start can be far off: no later than a sure job's wait
+        return min(due, last + max(self.max_wait, (sure or 0.0) + self.lag))
 
     def _guesses(self, job: _Sighting, typical: float | None) -> list[float]:
         """When the job should be complete by each thing known (the earliest is used:
@@ -130,10 +233,10 @@ class Estimator:
         return key in itertools.islice(self._jobs, self.probes)
 
     def _learn(self) -> None:
-        typical = self.typical_duration
-        taught = self._taught
-        if typical is not None and (taught is None or abs(typical - taught) > LESSON * taught):
-            self._taught = typical
+        """A lesson when the typical or the sure duration first appears or moves."""
+        typical, sure = self.typical_duration, self._sure
+        if _moved(typical, self._taught) or _moved(sure, self._taught_sure):
+            self._taught, self._taught_sure = typical, sure
             self.lessons += 1
 
     def __contains__(self, key: object) -> bool:
@@ -141,3 +244,8 @@ class Estimator:
 
     def __len__(self) -> int:
         return len(self._jobs)
+
+
+def _moved(now: float | None, taught: float | None) -> bool:
+    """Whether a duration first appeared, or moved by more than :data:`LESSON`."""
+    return now is not None and (taught is None or abs(now - taught) > LESSON * taught)

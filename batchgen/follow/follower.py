@@ -30,21 +30,20 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.errors import RetryableError, StopRequested
-from batchgen.follow.download import VIDEO, Downloader
+from batchgen.follow.download import VIDEO, Downloader, FetchResult
 from batchgen.follow.estimate import GROWTH, Estimator
 from batchgen.follow.naming import FileNamer
 from batchgen.follow.poll import Poller, PollResult
 from batchgen.follow.sweep import Sweeper, provider_duration
+from batchgen.follow.tally import FollowTally
 from batchgen.ledger import Ledger, epoch_of
 from batchgen.progress import Progress
 from batchgen.provider.client import VideoClient
 from batchgen.provider.pacing import Pacer, Sleep, Throttle
 from batchgen.provider.retry import RetrySettings
 from batchgen.signals import DEFAULT_GRACE_SECONDS
-from batchgen.status import TROUBLE, is_pending
+from batchgen.status import is_pending
 
-#: Exit code proposed for a wait that timed out with jobs still running.
-EXIT_TIMED_OUT = 4
 #: Status checks a minute to start from; a provider's 429s bring it down to what it takes.
 DEFAULT_STATUS_RPM = 600.0
 #: The longest wait before trying a failed status check or download again.
@@ -82,40 +81,6 @@ class Timing:
     sleep: Sleep = asyncio.sleep
     wall: Callable[[], float] = time.time  # job times, compared with the provider's
     rng: random.Random = field(default_factory=random.Random)
-
-
-@dataclass
-class FollowTally:
-    """Where the followed jobs stand at the end, and what this run downloaded."""
-
-    statuses: Counter[str] = field(default_factory=Counter)  # final status -> jobs
-    pending: int = 0  # not final yet (or, when downloading, complete but not downloaded)
-    files: int = 0  # files written by this run (every variant)
-    bytes: int = 0
-    errors: int = 0  # polls or downloads given up on in this run (see the log)
-    timed_out: bool = False
-    interrupted: bool = False
-    held_back_seconds: float = 0.0  # how long the provider's 429s held polls and downloads
-
-    @property
-    def followed(self) -> int:
-        """Jobs followed in this run."""
-        return sum(self.statuses.values()) + self.pending
-
-    @property
-    def needs_attention(self) -> bool:
-        """A job failed, expired or was lost, or a request was given up on."""
-        return self.errors > 0 or any(self.statuses[s] for s in TROUBLE)
-
-    @property
-    def exit_code(self) -> int:
-        """1 something needs attention; 4 a wait timed out with jobs pending; else 0.
-
-        A stop by a signal is the caller's to report (130/143), before this.
-        """
-        if self.needs_attention:
-            return 1
-        return EXIT_TIMED_OUT if self.timed_out and self.pending else 0
 
 
 async def follow_jobs(
@@ -181,6 +146,7 @@ class _Follower:
         self._downloader = _downloader(client, ledger, settings, downloads, timing, logger)
         # the provider's status cannot change faster than its refresh period: no faster
         self._floor = client.profile.refresh_seconds
+        self._client_profile = client.profile
         # polled one by one, a few probes learn how long jobs take while the rest wait
         probes = None if client.profile.can_list else PROBES
         self._estimator = Estimator(settings.poll_interval, self._floor, probes=probes)
@@ -292,7 +258,15 @@ class _Follower:
             self.progress.advance(self._ledger.states[key]["status"])
 
     async def _step(self, key: str) -> float | None:
-        """A poll, then the download once complete; seconds to the next step, or None."""
+        """A poll, then the download once complete; seconds to the next step, or None.
+        A job surely done is downloaded at once where that tells its status too."""
+        if is_pending(self._ledger.states[key]) and self._fetch_first(key):
+            assert self._downloader is not None
+            fetched = await self._downloader.fetch_unconfirmed(key)
+            if fetched is not None:
+                self._estimator.forget(key)  # how long it took is not known: no sample
+                return self._downloaded(key, fetched)
+            return self._doubted(key)
         if is_pending(self._ledger.states[key]):
             result = await self._poller.poll(key)
             if result.error is not None:
@@ -307,7 +281,10 @@ class _Follower:
     async def _download(self, key: str) -> float | None:
         if self._downloader is None or self._halt.is_set() or not self._downloader.wants(key):
             return None
-        fetched = await self._downloader.fetch(key)
+        return self._downloaded(key, await self._downloader.fetch(key))
+
+    def _downloaded(self, key: str, fetched: FetchResult) -> float | None:
+        """Count what a download attempt wrote; seconds to the next try, or None."""
         self.tally.files += fetched.files
         self.tally.bytes += fetched.bytes
         if fetched.again:
@@ -315,6 +292,24 @@ class _Follower:
         if fetched.error is not None:
             self.tally.errors += 1
         return None
+
+    def _fetch_first(self, key: str) -> bool:
+        """Whether to fetch ``key``'s video before any status check: it is expected to be
+        complete now, and the provider's content endpoint says "not ready" if it is not
+        (so the download is the status check, one request instead of two)."""
+        return (
+            self._settings.wait
+            and self._downloader is not None
+            and self._client_profile.video.content_says_not_ready
+            and self._estimator.sure(key)
+        )
+
+    def _doubted(self, key: str) -> float:
+        """A job expected to be done was not handed over: a status check soon says why."""
+        now = self._timing.wall()
+        self._estimator.doubt(key, now)
+        self._not_before[key] = now + self._floor
+        return max(self._estimator.due(key), self._not_before[key]) - now
 
     def _next_check(self, key: str, result: PollResult) -> float:
         """Seconds until ``key`` is worth polling again (the provider's hint is a minimum)."""
