@@ -112,6 +112,8 @@ def _video(video: VideoLocation) -> str:
         where.append(f"the link at {_join(video.url_fields)} of the retrieve answer")
     if video.content_endpoint:
         where.append("GET /videos/{id}/content")
+        if video.content_says_not_ready:
+            where[-1] += ' ("not ready" until done: a job surely done is fetched unpolled)'
     text = ", else ".join(where) or "nowhere known"
     if video.json_link_fields:
         text += f" (a JSON download answer's link at {_join(video.json_link_fields)} is followed)"

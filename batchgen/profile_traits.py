@@ -104,10 +104,13 @@ class Simulated:
     video_url: Literal["none", "same", "cdn"] = "none"  # a link in the retrieve answer
     listing: bool = True
     task_id: bool = False  # answers repeat the id as ``task_id`` (new-api)
+    not_ready_status: int | None = None  # content of an unfinished job; None: not_ready's
+    not_ready_message: str | None = None  # its message; ``{status}``: the provider's word
 
     @classmethod
     def from_yaml(cls, data: Mapping[str, Any], *, can_list: bool) -> Simulated:
         not_found = data.get("not_found") or {}
+        not_ready = data.get("not_ready") or {}
         return cls(
             id_prefix=str(data.get("id_prefix", "video_")),
             id_length=int(data.get("id_length", 24)),
@@ -121,6 +124,8 @@ class Simulated:
             video_url=_video_url(data.get("video_url")),
             listing=can_list,
             task_id=bool(data.get("task_id", False)),
+            not_ready_status=int(not_ready["status"]) if "status" in not_ready else None,
+            not_ready_message=str(not_ready["message"]) if "message" in not_ready else None,
         )
 
 

@@ -45,8 +45,11 @@ ITEMS: dict[str, tuple[str, Item]] = {
 #: Lines printed under the table when the item ran: what its figures mean.
 NOTES: dict[str, Callable[[Settings], list[str]]] = {
     "2": lambda s: [
-        f"2  not the bottleneck: the simulated API in {s.server_workers} processes sharing "
-        f"one port (SO_REUSEPORT), on the same {os.cpu_count()} cores as the client"
+        f'2  not the bottleneck: "API in {s.server_workers} processes" is the simulated API in '
+        f'{s.server_workers} processes sharing one port (SO_REUSEPORT); "light server" is '
+        "benchmarks/light_server.py (asyncio Protocol: frames each request, answers creates "
+        "only, 250 ms after the request's last byte; its own CPU per create is shown), both "
+        f"on the same {os.cpu_count()} cores as the client"
     ],
     "7": lambda s: night_item.notes(_nights(s)),
 }

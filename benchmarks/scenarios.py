@@ -261,9 +261,9 @@ def scale(settings: Settings, work: Path) -> list[Figure]:
     validate_time = Figure("4", f"batchgen validate, {rows} rows: wall", "s")
     validate_rss = Figure("4", "batchgen validate: peak memory", "MB")
     resume_time = Figure(
-        "4", f"batchgen run, all {rows} rows done (no-op resume): wall", "s", Goal(at_most=5)
+        "4", f"batchgen run, all {rows} rows done (no-op resume): wall", "s", Goal(at_most=2)
     )
-    resume_rss = Figure("4", "no-op resume: peak memory", "MB", Goal(at_most=300))
+    resume_rss = Figure("4", "no-op resume: peak memory", "MB", Goal(at_most=150))
     for _rep in range(settings.reps):
         checked = run_child([*BATCHGEN, "validate", str(manifest)], folder)
         _expect_exit(checked, (0,), "validate")

@@ -129,6 +129,23 @@ async def test_new_api_content_ignores_variant_and_sends_the_video() -> None:
     assert body[4:8] == b"ftyp" and len(body) == mock.config.video_bytes
 
 
+async def test_new_api_content_of_an_unfinished_task_is_400_not_completed_as_of_its_refresh() -> (
+    None
+):
+    config = flavour("new-api", job_duration=1.0, refresh_seconds=10.0)
+    async with served(config) as (mock, session):
+        mock.state.clock = clock = FakeClock(1_000_003.0)  # ticks at ...000, ...010
+        _, job, _ = await create(mock, session)
+        url = f"{mock.base_url}/videos/{job['id']}/content"
+        clock.advance(6)  # finished 5 s ago, but the proxy reads the relay's database
+        status, body, _ = await call(session, "GET", url)
+        assert status == 400 and body["data"] is None
+        assert body["message"] == "Task is not completed yet, current status: QUEUED"
+        clock.advance(1)  # the tick at ...010
+        status, _, response = await call(session, "GET", url)
+        assert status == 200 and response.content_type == "video/mp4"
+
+
 # --------------------------------------------------------------------------- app relays
 
 

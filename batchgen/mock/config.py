@@ -86,6 +86,7 @@ class MockConfig:
     # Polling and downloading, as providers differ:
     poll_after_ms: int | None = None  # sent as openai-poll-after-ms while a job is not final
     not_ready_status: int = 409  # content of an unfinished job (some relays answer 400)
+    not_ready_message: str | None = None  # its message ({status}: the provider's word)
     content_delay: float = 0.0  # seconds after completion before content is served
     chunk_delay: float = 0.0  # seconds between chunks of a video: a slow CDN
     ranges: bool = True  # video bodies honour Range: bytes=N- (206); False: always 200, whole
@@ -132,7 +133,8 @@ class MockConfig:
             "download_link": bool(profile.video.json_link_fields),
             "video_url": flavour.video_url,
             "previews": profile.video.previews,
-            "not_ready_status": max(profile.not_ready, default=409),
+            "not_ready_status": flavour.not_ready_status or max(profile.not_ready, default=409),
+            "not_ready_message": flavour.not_ready_message,
             "max_running": profile.max_running,
         }
         unknown = set(overrides) - {f.name for f in fields(cls)}

@@ -78,15 +78,19 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
 def check_ready(job: dict[str, Any], config: MockConfig, now: float) -> None:
     """Raise the provider's answer when the job's video cannot be had (yet, or any more)."""
     if job["status"] != "completed" or now < float(job["_finished"]) + config.content_delay:
-        message = "Video is not ready" if job["status"] != "failed" else "Video generation failed"
-        raise ApiFailure(
-            config.not_ready_status,
-            f"{message}: status is {job['status']}.",
-            code="video_not_ready",
-        )
+        raise ApiFailure(config.not_ready_status, _not_ready(job, config), code="video_not_ready")
     if is_expired(job, config, now):
         message = "The assets of this video have expired."
         raise ApiFailure(config.expired_status, message, code="video_expired")
+
+
+def _not_ready(job: dict[str, Any], config: MockConfig) -> str:
+    """What the provider says of a video it cannot hand over yet, in its own words."""
+    if config.not_ready_message is not None:
+        word = config.status_words.get(job["status"], job["status"])
+        return config.not_ready_message.format(status=word)
+    message = "Video is not ready" if job["status"] != "failed" else "Video generation failed"
+    return f"{message}: status is {job['status']}."
 
 
 async def stream_video(
