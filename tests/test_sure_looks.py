@@ -35,9 +35,18 @@ def relay(folder: Path, *, says_not_ready: bool = True) -> Path:
 
 
 def night(
-    invoke: Invoke, folder: Path, mock: RunningMock, profile: Path, prompts: list[str]
-) -> tuple[Invocation, Path]:
-    """``batchgen run --wait --download`` of one row per prompt; the results file's path."""
+    folder: Path,
+    invoke: Invoke,
+    start_mock: Start,
+    prompts: list[str],
+    *,
+    says_not_ready: bool = True,
+) -> tuple[Invocation, Path, RunningMock]:
+    """``batchgen run --wait --download`` of one row per prompt against a quick new-api whose
+    jobs take 0.5 to 1 s each (seeded); the results file's path and the simulated API."""
+    profile = relay(folder, says_not_ready=says_not_ready)
+    config = load_profile(str(profile))
+    mock = start_mock(MockConfig.for_profile(config, job_duration=1.0, job_duration_min=0.5))
     lines = [["id", "prompt"]] + [[f"r{n:03d}", p] for n, p in enumerate(prompts)]
     path = write_csv(folder / "night.csv", lines)
     result = invoke(
@@ -45,23 +54,14 @@ def night(
         "--download", folder / "videos",
     )  # fmt: skip
     assert "Traceback" not in result.output
-    return result, path.with_name("night.results.csv")
-
-
-def spread(profile: Path) -> MockConfig:
-    """Jobs taking 0.5 to 1 s each (seeded), as the relay serves them."""
-    return MockConfig.for_profile(
-        load_profile(str(profile)), job_duration=1.0, job_duration_min=0.5
-    )
+    return result, path.with_name("night.results.csv"), mock
 
 
 def test_most_videos_of_a_night_come_without_a_status_check(
     tmp_path: Path, invoke: Invoke, start_mock: Start
 ) -> None:
     rows = 100
-    profile = relay(tmp_path)
-    mock = start_mock(spread(profile))
-    result, results = night(invoke, tmp_path, mock, profile, [f"shot {n}" for n in range(rows)])
+    result, results, mock = night(tmp_path, invoke, start_mock, [f"shot {n}" for n in range(rows)])
     assert result.exit_code == 0, result.output
     states = read_ledger(results)
     assert {s["status"] for s in states.values()} == {"downloaded"}
@@ -80,28 +80,24 @@ def test_a_job_not_done_when_expected_is_then_checked_and_recorded_as_the_provid
     tmp_path: Path, invoke: Invoke, start_mock: Start
 ) -> None:
     rows = 40
-    profile = relay(tmp_path)
-    mock = start_mock(spread(profile))
     prompts = [f"shot {n}" for n in range(rows)]
     prompts[-1] += " [fail]"  # the simulated provider fails this one when it ends
-    result, results = night(invoke, tmp_path, mock, profile, prompts)
+    result, results, _ = night(tmp_path, invoke, start_mock, prompts)
     assert result.exit_code == 1, result.output  # a row needs attention
     states = read_ledger(results)
     failed = states[f"r{rows - 1:03d}"]
     assert failed["status"] == "failed"
     assert failed["error_code"] == "moderation_blocked"  # the status check's word, not "not ready"
-    assert [s["status"] for k, s in states.items() if s is not failed] == ["downloaded"] * (
-        rows - 1
-    )
+    others = [s["status"] for s in states.values() if s is not failed]
+    assert others == ["downloaded"] * (rows - 1)
 
 
 def test_where_the_content_endpoint_does_not_say_not_ready_every_job_is_checked_first(
     tmp_path: Path, invoke: Invoke, start_mock: Start
 ) -> None:
     rows = 30
-    profile = relay(tmp_path, says_not_ready=False)
-    mock = start_mock(spread(profile))
-    result, results = night(invoke, tmp_path, mock, profile, [f"shot {n}" for n in range(rows)])
+    prompts = [f"shot {n}" for n in range(rows)]
+    result, results, mock = night(tmp_path, invoke, start_mock, prompts, says_not_ready=False)
     assert result.exit_code == 0, result.output
     assert {s["status"] for s in read_ledger(results).values()} == {"downloaded"}
     seen = mock.state.requests_by_endpoint
