@@ -40,7 +40,7 @@ ITEMS: dict[str, tuple[str, Item]] = {
     "4": ("scale", scale),
     "5": ("uploads", uploads),
     "6": ("follow and download", lambda s, w: _follow(s, w)),
-    "7": ("night", lambda s, w: night_item.night(w, _nights(s))),
+    "7": ("night", lambda s, w: night_item.night(w, _nights(s), sdk=s.night_sdk)),
 }
 #: Lines printed under the table when the item ran: what its figures mean.
 NOTES: dict[str, Callable[[Settings], list[str]]] = {
@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = replace(settings, reps=args.reps)
     if args.night:
         settings = replace(settings, night_tags=args.night)
+    if args.no_sdk:
+        settings = replace(settings, night_sdk=False)
     chosen = args.only.split(",") if args.only else list(ITEMS)
     print(_heading(settings, quick=args.quick), flush=True)
     figures: list[Figure] = []
@@ -123,6 +125,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help="comma-separated items to run, e.g. 1,3 (default: all)")
     parser.add_argument("--reps", type=int, help="repetitions per measurement (default 3)")
     parser.add_argument("--night", help="item 7: which nights, e.g. A (default: A,B)")
+    parser.add_argument(
+        "--no-sdk",
+        action="store_true",
+        help="item 7: batchgen's nights only, without the SDK baseline (its night B takes 15 min)",
+    )
     args = parser.parse_args(argv)
     if args.only and not set(args.only.split(",")) <= set(ITEMS):
         parser.error(f"--only takes items among {','.join(ITEMS)}")

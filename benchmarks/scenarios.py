@@ -39,6 +39,7 @@ class Settings:
     night_rows: int | None = None  # item 7: None, each night's own (200 and 1,000)
     night_speedup: float = 1.0  # item 7: a further time compression
     night_tags: str = "AB"  # item 7: which nights (``--night A``)
+    night_sdk: bool = True  # item 7: the SDK baseline beside batchgen (``--no-sdk``: not)
     server_workers: int = 2  # item 2: processes of the simulated API that is not the bottleneck
 
 
