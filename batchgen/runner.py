@@ -331,7 +331,9 @@ async def _submit_and_follow(
             followed.set()
             submitter.end_following()  # rows waiting for a running slot stop waiting
 
-    tasks = [submit()] + ([follow(request.follow)] if request.follow is not None else [])
+    # with a cap on running jobs, a job seen done at once frees a slot for the next create
+    following = None if request.follow is None else replace(request.follow, sure_looks=not cap)
+    tasks = [submit()] + ([follow(following)] if following is not None else [])
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     result.this_run = progress.outcomes
     for outcome in outcomes:

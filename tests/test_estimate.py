@@ -165,3 +165,13 @@ def test_a_sure_look_that_found_the_job_running_is_followed_by_an_ordinary_one_s
     estimate.seen("k", at=135.0, progress=80.0)  # its own progress: done by about 169 s
     assert estimate.sure("k")
     assert estimate.due("k") == pytest.approx(135.0 * 100 / 80 + 15.0)
+
+
+def test_where_a_cap_on_running_jobs_holds_creates_back_no_look_waits_to_be_sure() -> None:
+    estimate = Estimator(base=5.0, probes=1, sure=False)  # each job seen done frees a slot
+    for n in range(SURE_KNOWN):
+        estimate.track(f"done{n}", sent_at=0.0)
+        estimate.finished(f"done{n}", at=60.0 + n, duration=60.0 + n)
+    estimate.track("k", sent_at=100.0)
+    assert not estimate.sure("k")
+    assert estimate.due("k") == pytest.approx(100.0 + estimate.typical_duration)  # the median

@@ -89,12 +89,18 @@ class Estimator:
     """Expected completion times of pending jobs, from finished jobs and their progress."""
 
     def __init__(
-        self, base: float, refresh_seconds: float = 0.0, *, probes: int | None = None
+        self,
+        base: float,
+        refresh_seconds: float = 0.0,
+        *,
+        probes: int | None = None,
+        sure: bool = True,
     ) -> None:
         self.base = base
         self.max_wait = base * MAX_WAIT_INTERVALS
         self.lag = max(refresh_seconds, 0.0)
         self.probes = probes
+        self.sure_looks = sure and probes is not None  # a list page sees every job anyway
         self.lessons = 0  # bumped when the typical duration first appears or moves
         self._taught: float | None = None  # the typical duration at the last lesson
         self._jobs: dict[str, _Sighting] = {}  # in the order their creates went out
@@ -181,7 +187,7 @@ class Estimator:
         """Whether ``key``'s next look (at :meth:`due`) is expected to find it complete:
         polled one by one, from its own progress or the sure duration, and not doubted."""
         job = self._jobs.get(key)
-        if job is None or job.sample or job.doubted or self.probes is None:
+        if job is None or job.sample or job.doubted or not self.sure_looks:
             return False
         return job.projected() is not None or self.sure_duration is not None
 

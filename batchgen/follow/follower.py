@@ -71,6 +71,9 @@ class FollowSettings:
     grace_seconds: float = DEFAULT_GRACE_SECONDS  # for requests in flight after stop/timeout
     download_concurrency: int = 4  # downloads in flight, apart from status checks
     download_rpm: float | None = None  # None: only the cap and the provider's 429s pace them
+    # polled one by one, first looks wait until a job is surely done; off where a cap on
+    # running jobs holds creates back (each job seen done at once frees a slot sooner)
+    sure_looks: bool = True
 
 
 @dataclass(frozen=True)
@@ -144,12 +147,18 @@ class _Follower:
         downloads = Throttle(self._pacers[1], settings.download_concurrency, stop=self._halt)
         self._poller = Poller(client, ledger, status, settings.retry, logger=logger)
         self._downloader = _downloader(client, ledger, settings, downloads, timing, logger)
+        # the content endpoint says "not ready" until a job is done: the download of a job
+        # surely done is its status check, one request instead of two
+        self._fetch_first = bool(
+            settings.wait and self._downloader and client.profile.video.content_says_not_ready
+        )
         # the provider's status cannot change faster than its refresh period: no faster
         self._floor = client.profile.refresh_seconds
-        self._client_profile = client.profile
         # polled one by one, a few probes learn how long jobs take while the rest wait
         probes = None if client.profile.can_list else PROBES
-        self._estimator = Estimator(settings.poll_interval, self._floor, probes=probes)
+        self._estimator = Estimator(
+            settings.poll_interval, self._floor, probes=probes, sure=settings.sure_looks
+        )
         self._learned = asyncio.Event()  # set (and replaced) when the estimator learns
         self._not_before: dict[str, float] = {}  # no poll of a key sooner (refresh, hints)
         self._sweeper = (
@@ -260,7 +269,7 @@ class _Follower:
     async def _step(self, key: str) -> float | None:
         """A poll, then the download once complete; seconds to the next step, or None.
         A job surely done is downloaded at once where that tells its status too."""
-        if is_pending(self._ledger.states[key]) and self._fetch_first(key):
+        if is_pending(self._ledger.states[key]) and self._fetch_first and self._estimator.sure(key):
             assert self._downloader is not None
             fetched = await self._downloader.fetch_unconfirmed(key)
             if fetched is not None:
@@ -292,17 +301,6 @@ class _Follower:
         if fetched.error is not None:
             self.tally.errors += 1
         return None
-
-    def _fetch_first(self, key: str) -> bool:
-        """Whether to fetch ``key``'s video before any status check: it is expected to be
-        complete now, and the provider's content endpoint says "not ready" if it is not
-        (so the download is the status check, one request instead of two)."""
-        return (
-            self._settings.wait
-            and self._downloader is not None
-            and self._client_profile.video.content_says_not_ready
-            and self._estimator.sure(key)
-        )
 
     def _doubted(self, key: str) -> float:
         """A job expected to be done was not handed over: a status check soon says why."""
