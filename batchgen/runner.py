@@ -7,11 +7,12 @@ parses arguments into a :class:`RunRequest` and prints what comes back.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -134,13 +135,51 @@ def prepare(
 ) -> Prepared:
     """Load and validate a manifest. Raises :class:`ManifestError` only for unreadable input;
     row problems are in the validation."""
-    manifest = load_manifest(manifest_path, sheet=sheet)
-    name = profile_name(profile, manifest.profile, configured)
-    chosen = load_profile(name)
-    validation = validate_manifest(manifest, chosen, image_root=image_root)
+    with _no_collections():
+        manifest = load_manifest(manifest_path, sheet=sheet)
+        name = profile_name(profile, manifest.profile, configured)
+        chosen = load_profile(name)
+        validation = validate_manifest(manifest, chosen, image_root=image_root)
     # The jobs carry what each row sends; its raw cells are not needed after validation,
     # and for 100,000 rows they are ~60 MB.
     return Prepared(replace(manifest, rows=()), chosen, validation, name)
+
+
+@contextmanager
+def _no_collections() -> Iterator[None]:
+    """Build a run's long-lived objects (rows, jobs, the ledger's states) with the cyclic
+    garbage collector paused.
+
+    They form no cycles (reference counting frees them), but the collector, run every few
+    hundred allocations, would go over everything built so far again and again: 0.8 s of a
+    3.6 s resume of 100,000 rows. Collection resumes after, even on an error.
+    """
+    if not gc.isenabled():  # paused already (an outer pause, or the caller's choice)
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@contextmanager
+def _frozen() -> Iterator[None]:
+    """Keep what exists now (the jobs, the ledger's states) out of the cyclic collector's
+    passes while the run sends and follows, given back to it when the run ends.
+
+    They live until then anyway; left in, the first collections after the pause would go
+    over all of them (0.2 s for 100,000 rows), and every full one during a night again.
+    """
+    if gc.get_freeze_count():  # someone froze objects already: theirs to give back, not ours
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def results_path_for(request: RunRequest, manifest: Manifest) -> Path:
@@ -168,17 +207,21 @@ def run(request: RunRequest) -> RunResult:
         return _dry_run(request, prepared, results, provider.base_url)
     if request.follow is not None:
         check_follow_settings(request.follow, prepared.profile)
-    with Ledger.open(results, passthrough=prepared.manifest.columns) as ledger:
+    with _no_collections():
+        ledger = Ledger.open(results, passthrough=prepared.manifest.columns)
+    with ledger:
         if request.follow is not None:
             check_name_template(request.follow, ledger.header)
         if provider.record is not None:
             save_provider_record(results, provider.record)
-        _record_invalid(ledger, validation.invalid)
-        plan = plan_run(validation.jobs, ledger.states, _plan_options(request, prepared))
-        _record_skips(ledger, plan)
+        with _no_collections():
+            _record_invalid(ledger, validation.invalid)
+            plan = plan_run(validation.jobs, ledger.states, _plan_options(request, prepared))
+            _record_skips(ledger, plan)
         result = RunResult(results, plan, prepared, base_url=provider.base_url)
         try:
-            asyncio.run(_submit(request, provider, ledger, result))
+            with _frozen():
+                asyncio.run(_submit(request, provider, ledger, result))
         finally:
             result.statuses = _latest_statuses(prepared, ledger.states)
             result.states = dict(ledger.states)
@@ -229,8 +272,9 @@ def _record_skips(ledger: Ledger, plan: Plan) -> None:
 
 
 def _dry_run(request: RunRequest, prepared: Prepared, results: Path, base_url: str) -> RunResult:
-    states = read_ledger(results)
-    plan = plan_run(prepared.validation.jobs, states, _plan_options(request, prepared))
+    with _no_collections():
+        states = read_ledger(results)
+        plan = plan_run(prepared.validation.jobs, states, _plan_options(request, prepared))
     result = RunResult(results, plan, prepared, base_url=base_url, dry_run=True)
     result.statuses = _latest_statuses(prepared, states)
     result.states = states

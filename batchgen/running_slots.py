@@ -51,7 +51,13 @@ class RunningSlots:
         self._said_full = False
         self._stop = stop
         self._followed = followed
-        self._pending = {key for key, state in ledger.states.items() if is_pending(state)}
+        # Without a cap nothing counts the running jobs: a resume of 100,000 rows is spared
+        # looking at each.
+        self._pending = (
+            {key for key, state in ledger.states.items() if is_pending(state)}
+            if limit is not None
+            else set()
+        )
         self._sending: set[str] = set()  # rows with a running slot whose job is not recorded
         self._freed = asyncio.Event()
         self._unsubscribe = ledger.on_change(self._seen) if limit is not None else None

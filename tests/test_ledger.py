@@ -11,7 +11,7 @@ import pytest
 from batchgen.columns import FIXED_COLUMNS
 from batchgen.errors import LedgerError, LockHeldError
 from batchgen.ledger import Ledger, read_ledger
-from batchgen.seal import load_seal
+from batchgen.seal import Digest, load_seal, save_seal
 
 
 def test_new_file_has_bom_fixed_columns_then_passthrough(tmp_path: Path) -> None:
@@ -181,3 +181,20 @@ def test_a_resume_reads_every_rows_latest_state_in_first_seen_order(tmp_path: Pa
     assert states["k3"] == written["k3"]
     assert states["k3"].get("no such column") is None
     assert "no such column" not in states["k3"]
+
+
+def test_a_sealed_file_with_a_line_batchgen_never_writes_is_still_an_error(tmp_path: Path) -> None:
+    # A file the seal covers to its last byte is read in bulk; a line of the wrong length
+    # there (a bug, never an edit: the seal would say) still gets its line-numbered error.
+    path = tmp_path / "r.csv"
+    with Ledger.open(path) as ledger:
+        ledger.record("a", {"status": "submitting"})
+    with path.open("ab") as handle:
+        handle.write(b"b,too,few\r\n")
+    sealed = load_seal(path)
+    assert sealed is not None
+    digest = Digest()
+    digest.update(path.read_bytes())
+    save_seal(path, digest.seal(sealed.header))
+    with pytest.raises(LedgerError, match=r"line 3: .*3 cells"):
+        read_ledger(path)

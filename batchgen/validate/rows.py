@@ -6,6 +6,7 @@ to fix. Valid rows become :class:`~batchgen.jobs.Job` objects with their stable 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -111,6 +112,12 @@ class _Validator:
     invalid_keys: KeyMaker = field(default_factory=KeyMaker)
     unlisted: dict[str, str] = field(default_factory=dict)  # other_models used -> first place
     shared: dict[str, str] = field(default_factory=dict)  # see :meth:`share`
+    sizes: dict[str, str] = field(default_factory=dict)  # a size cell as written -> WxH
+
+    @functools.cached_property
+    def field_order(self) -> tuple[str, ...]:
+        """The order of a job's fields: the core ones, then the extras."""
+        return (*CORE_FIELDS, *self.extras)
 
     def check(
         self, row: ManifestRow, id_problem: str | None, suffix: str = ""
@@ -193,11 +200,13 @@ class _Validator:
         if raw is None:
             state.fail("size", f"missing, and the {self.profile.name} profile has no default")
             return None
-        match = _SIZE.fullmatch(raw.strip())
-        if match is None:
-            state.fail("size", f"{raw!r} is not WIDTHxHEIGHT, e.g. 720x1280")
-            return None
-        size = self.share(f"{int(match[1])}x{int(match[2])}")
+        size = self.sizes.get(raw)
+        if size is None:  # each way of writing a size is read once, not on each of its rows
+            match = _SIZE.fullmatch(raw.strip())
+            if match is None:
+                state.fail("size", f"{raw!r} is not WIDTHxHEIGHT, e.g. 720x1280")
+                return None
+            size = self.sizes[raw] = self.share(f"{int(match[1])}x{int(match[2])}")
         if model is None:
             return None
         allowed = self.profile.models.get(model)
@@ -293,8 +302,7 @@ class _Validator:
 
     def job(self, state: _Row) -> Job:
         values = state.row.values
-        order = (*CORE_FIELDS, *self.extras)
-        fields = {name: state.fields[name] for name in order if name in state.fields}
+        fields = {name: state.fields[name] for name in self.field_order if name in state.fields}
         sha256 = state.image.sha256 if state.image else None
         user_id = values.get("id")
         return Job(
