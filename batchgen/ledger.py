@@ -24,9 +24,9 @@ from filelock import FileLock, Timeout
 from batchgen import seal
 from batchgen.columns import FIXED_COLUMNS
 from batchgen.errors import LedgerError, LockHeldError
+from batchgen.short_values import ShortValues
 
 BOM = seal.BOM
-SHARED_CHARS = 16  # values this short repeat across rows (status, model, size): kept once
 SAMPLE_ROWS = 61  # the short values of every 61st row are the ones kept once (_snapshots)
 
 #: A row's state: every column of its latest line, by name (a dict once appended to).
@@ -369,13 +369,13 @@ def _snapshots(columns: Mapping[str, int], latest: dict[str, Sequence[str]]) -> 
     rows is all but certain to be on a learnt one; a stride no layout repeats with (prime,
     and odd where matrix variants alternate) keeps the sample from missing a whole kind.
     """
-    shared: dict[str, str] = {}
+    short = ShortValues()
     states: dict[str, Record] = {}
     for position, key in enumerate(list(latest)):
         cells = latest.pop(key)  # popped as it is copied: no row's cells are held twice
         if position % SAMPLE_ROWS == 0:
-            _learn_short_values(shared, cells)
-        states[key] = Snapshot(columns, tuple(map(shared.get, cells, cells)))
+            short.learn(cells)
+        states[key] = Snapshot(columns, short.shared(cells))
     return states
 
 
@@ -413,13 +413,6 @@ def _check_appended(
             f"{path}: line {line}: drops the job id {job_id} of {key}, which "
             "batchgen never does (added by hand?): remove that line; nothing was sent"
         )
-
-
-def _learn_short_values(shared: dict[str, str], values: Iterable[str]) -> None:
-    """Keep one object for each short value of a line; long ones (prompts, ids) are left."""
-    for value in values:
-        if len(value) <= SHARED_CHARS:
-            shared.setdefault(value, value)
 
 
 _Default = TypeVar("_Default")

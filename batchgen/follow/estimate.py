@@ -105,9 +105,8 @@ class Estimator:
         self._taught: float | None = None  # the typical duration at the last lesson
         self._jobs: dict[str, _Sighting] = {}  # in the order their creates went out
         self._durations: deque[float] = deque(maxlen=REMEMBERED)
-        # per job, what is known of its duration (finished, or projected from progress),
-        # until the first sure duration is worked out from them
-        self._known: dict[str, float] = {}  # sampled jobs' durations, finished or projected
+        # the latest sampled jobs' durations (finished, or projected from progress)
+        self._known: dict[str, float] = {}
         self._sure: float | None = None  # worked out from _known
         self._tracked = 0
         self._taught_sure: float | None = None  # the sure duration at the last lesson
@@ -130,13 +129,13 @@ class Estimator:
         job = self._jobs.get(key)
         if job is None:
             return
-        job.looked_sure = job.looked_sure or self.sure(key)
+        teaches = self._teaches(key, job)
         job.checks += 1
         job.seen_at, job.progress = at, progress
         projected = job.projected(self.lag / 2)  # cached half a refresh ago, on average
         if projected is not None:
             job.doubted = False
-            if not job.looked_sure:
+            if teaches:
                 self._remember(key, projected)
 
     def doubt(self, key: str, at: float) -> None:
@@ -149,15 +148,22 @@ class Estimator:
 
     def finished(self, key: str, at: float, duration: float | None = None) -> None:
         """``key`` was seen complete at ``at``; ``duration`` is the provider's own, if known."""
-        sure = self.sure(key)
-        job = self._jobs.pop(key, None)
+        job = self._jobs.get(key)
+        teaches = job is not None and self._teaches(key, job)
+        self.forget(key)
         if duration is None and job is not None:
             duration = at - job.sent_at - self.lag / 2  # seen late by half a refresh on average
         if duration is not None and duration > 0:
             self._durations.append(duration)
-            if job is not None and not (sure or job.looked_sure):
+            if teaches:
                 self._remember(key, duration)
             self._learn()
+
+    def _teaches(self, key: str, job: _Sighting) -> bool:
+        """Whether what a look now finds of ``key`` is a sample of the night's durations:
+        not once a sure look has reached it (those still running are the slowest)."""
+        job.looked_sure = job.looked_sure or self.sure(key)
+        return not job.looked_sure
 
     def _remember(self, key: str, duration: float) -> None:
         """Know ``key``'s duration (a later word on the same job replaces the earlier),

@@ -269,14 +269,9 @@ class _Follower:
     async def _step(self, key: str) -> float | None:
         """A poll, then the download once complete; seconds to the next step, or None.
         A job surely done is downloaded at once where that tells its status too."""
-        if is_pending(self._ledger.states[key]) and self._fetch_first and self._estimator.sure(key):
-            assert self._downloader is not None
-            fetched = await self._downloader.fetch_unconfirmed(key)
-            if fetched is not None:
-                self._estimator.forget(key)  # how long it took is not known: no sample
-                return self._downloaded(key, fetched)
-            return self._doubted(key)
         if is_pending(self._ledger.states[key]):
+            if self._fetch_first and self._estimator.sure(key):
+                return await self._fetch_unpolled(key)
             result = await self._poller.poll(key)
             if result.error is not None:
                 return self._again_after(key, result.error)
@@ -302,8 +297,14 @@ class _Follower:
             self.tally.errors += 1
         return None
 
-    def _doubted(self, key: str) -> float:
-        """A job expected to be done was not handed over: a status check soon says why."""
+    async def _fetch_unpolled(self, key: str) -> float | None:
+        """Download ``key``, surely done, before any status check; if it is not handed
+        over, a status check soon says why."""
+        assert self._downloader is not None
+        fetched = await self._downloader.fetch_unconfirmed(key)
+        if fetched is not None:
+            self._estimator.forget(key)  # how long it took is not known: no sample
+            return self._downloaded(key, fetched)
         now = self._timing.wall()
         self._estimator.doubt(key, now)
         self._not_before[key] = now + self._floor

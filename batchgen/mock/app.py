@@ -72,7 +72,6 @@ async def _middleware(request: web.Request, handler: _Handler) -> web.StreamResp
         response = await handler(request)
     except ApiFailure as failure:
         if failure.status == 429:
-            state.rate_limited += 1
             state.rate_limited_by_endpoint[endpoint] += 1
         return failure.response(config.error_shape)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):

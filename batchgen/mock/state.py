@@ -30,7 +30,6 @@ class MockState:
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
         # Bytes of video bodies sent, by job id: a resumed download sends only the rest.
         self.video_bytes_sent: collections.Counter[str] = collections.Counter()
-        self.rate_limited = 0  # every 429 answered, whatever the endpoint
         self.rate_limited_by_endpoint: collections.Counter[str] = collections.Counter()
         # When each job was retrieved (the state's clock): how often a client polls it.
         self.retrieved_at: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
@@ -39,6 +38,11 @@ class MockState:
         self.cdn_auth_headers: list[str | None] = []
         self.clock: Callable[[], float] = time.time
         self.job_by_idempotency_key: dict[str, str] = {}
+
+    @property
+    def rate_limited(self) -> int:
+        """Every 429 answered, whatever the endpoint."""
+        return sum(self.rate_limited_by_endpoint.values())
 
     @property
     def status_rate_limited(self) -> int:

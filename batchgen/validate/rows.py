@@ -22,6 +22,7 @@ from batchgen.manifest.expand import ExpansionError, expand_row
 from batchgen.manifest.fit import CACHE_FOLDER, Fit, FitError, check_fit, fit_image
 from batchgen.manifest.images import ImageInfo, ImageProblem, inspect_image, resolve_inside
 from batchgen.profile import ExtraField, Profile
+from batchgen.short_values import ShortValues
 from batchgen.validate.columns import check_columns
 from batchgen.validate.links import key_clashes, places, remix_cycles, unknown_target
 from batchgen.validate.text import escaped, unwritable_message
@@ -29,7 +30,6 @@ from batchgen.validate.text import escaped, unwritable_message
 FIT_HINT = " (image_fit: cover or contain resizes it)"
 #: Columns that steer how a row is sent rather than being sent or carried through.
 ROW_OPTIONS = ("image_fit", "pad_color", "takes", "remix_of")
-SHARED_CHARS = 16  # values this short repeat across rows (a size, a campaign): kept once
 _SIZE = re.compile(r"(\d+)\s*[xX×*]\s*(\d+)")
 
 
@@ -111,7 +111,7 @@ class _Validator:
     valid_keys: KeyMaker = field(default_factory=KeyMaker)
     invalid_keys: KeyMaker = field(default_factory=KeyMaker)
     unlisted: dict[str, str] = field(default_factory=dict)  # other_models used -> first place
-    shared: dict[str, str] = field(default_factory=dict)  # see :meth:`share`
+    short: ShortValues = field(default_factory=ShortValues)  # a size, a campaign: kept once
     sizes: dict[str, str] = field(default_factory=dict)  # a size cell as written -> WxH
 
     @functools.cached_property
@@ -206,7 +206,7 @@ class _Validator:
             if match is None:
                 state.fail("size", f"{raw!r} is not WIDTHxHEIGHT, e.g. 720x1280")
                 return None
-            size = self.sizes[raw] = self.share(f"{int(match[1])}x{int(match[2])}")
+            size = self.sizes[raw] = self.short.share(f"{int(match[1])}x{int(match[2])}")
         if model is None:
             return None
         allowed = self.profile.models.get(model)
@@ -295,11 +295,6 @@ class _Validator:
         else:
             state.remix_of = target
 
-    def share(self, value: str) -> str:
-        """One object for a short value many rows repeat (a size, a campaign): the jobs of
-        100,000 rows would otherwise hold 100,000 copies. Long ones (prompts) are left alone."""
-        return self.shared.setdefault(value, value) if len(value) <= SHARED_CHARS else value
-
     def job(self, state: _Row) -> Job:
         values = state.row.values
         fields = {name: state.fields[name] for name in self.field_order if name in state.fields}
@@ -313,7 +308,9 @@ class _Validator:
             image_text=values.get("image", ""),
             remix_of=state.remix_of,
             remix_source=state.remix_source,
-            passthrough={column: self.share(values.get(column, "")) for column in self.passthrough},
+            passthrough={
+                column: self.short.share(values.get(column, "")) for column in self.passthrough
+            },
         )
 
     def invalid(self, state: _Row) -> InvalidRow:
